@@ -1,0 +1,79 @@
+"""The `budgetdb` command: a thin shell over budgetdb.store, budgetdb.queries and budgetdb.templates."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from budgetdb.store.errors import BudgetdbError
+
+
+class _ReportingGroup(TyperGroup):
+    """Turns a BudgetdbError into `Error: <message>` on stderr and exit code 1 (a traceback with --debug)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except BudgetdbError as exc:
+            if (ctx.obj or {}).get("debug") or "--debug" in sys.argv:
+                raise
+            typer.echo(f"Error: {exc}", err=True)
+            raise typer.Exit(1) from None
+
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+app = typer.Typer(
+    cls=_ReportingGroup,
+    name="budgetdb",
+    help=(
+        "Turn a pile of latency/accuracy profiling results into a latency budget analysis.\n\n"
+        "Ingest result JSON into a DuckDB store, run the versioned SQL queries, and render the "
+        "budget report.\n\nExample: budgetdb ingest results/core_exp_h100 && budgetdb report > budget.md"
+    ),
+    no_args_is_help=True,
+    context_settings=CONTEXT,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool):
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"budgetdb {version('budgetdb')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks instead of one-line errors.")] = False,
+):
+    ctx.obj = {"debug": debug}
+
+
+def _register() -> None:
+    from . import store_commands
+
+    store_commands.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("Interrupted.", err=True)
+        sys.exit(130)

@@ -1,0 +1,158 @@
+"""`budgetdb ingest`, `budgetdb info` and `budgetdb demo`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .options import DbOption, FormatOption, OutputFormat, PathArgument, WaitOption
+from .output import render
+
+
+def ingest(
+    paths: PathArgument,
+    db: DbOption = None,
+    hardware: Annotated[
+        Optional[str],
+        typer.Option("--hardware", help="Hardware name for files outside a core_exp_<hw> folder (default: unknown)."),
+    ] = None,
+    prune: Annotated[bool, typer.Option("--prune", help="Remove files that vanished from disk from the store.")] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Stop at the first failing file and leave the store unchanged.")
+    ] = False,
+    wait: WaitOption = 0.0,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Load result JSON files into the store.
+
+    PATH is a hardware root (results/core_exp_h100), any folder below it, or single files;
+    folders are searched recursively. Unchanged files are skipped (size+mtime, then sha256),
+    changed files replace their rows, each configuration lands in one transaction.
+    Exit code 1 when a file failed, 0 otherwise (skips and warnings included).
+
+    Example: budgetdb ingest results/core_exp_h100
+    """
+    from budgetdb.store import open_store
+    from budgetdb.store.ingest import IngestOptions
+    from budgetdb.store.ingest import ingest as run_ingest
+
+    con = open_store(db, read_only=False, wait=wait)
+    try:
+        with _progress() as progress:
+            summary = run_ingest(con, paths, IngestOptions(hardware=hardware, prune=prune, strict=strict), progress)
+    finally:
+        con.close()
+    for outcome in summary.outcomes:
+        if outcome.outcome in ("failed", "vanished"):
+            typer.echo(f"{outcome.outcome}: {outcome.path}: {outcome.reason}", err=True)
+        for warning in outcome.warnings:
+            typer.echo(f"warning: {outcome.path}: {warning}", err=True)
+    mb_per_s = summary.bytes_read / 2**20 / summary.seconds if summary.seconds else 0.0
+    totals = {
+        **{f"files {name}": count for name, count in summary.counts.items()},
+        "samples added": summary.samples_added,
+        "NaN latencies": summary.nan_latencies,
+        "0.0 latencies": summary.zero_latencies,
+        "seconds": round(summary.seconds, 2),
+        "MB/s read": round(mb_per_s, 1),
+    }
+    if fmt is OutputFormat.table:
+        typer.echo(render(["", "count"], list(totals.items()), fmt), nl=False)
+    else:
+        typer.echo(render([k.replace(" ", "_").replace("/", "_per_").replace(".", "") for k in totals], [list(totals.values())], fmt), nl=False)
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+def info(db: DbOption = None, wait: WaitOption = 0.0, fmt: FormatOption = OutputFormat.table) -> None:
+    """Show what the store holds: schema version, size, last ingest, and per
+    hardware x experiment x dataset the config runs, samples and files.
+
+    Example: budgetdb info --db results.duckdb
+    """
+    from budgetdb.store import open_store, resolve_db
+    from budgetdb.store.info import store_info
+
+    con = open_store(db, read_only=True, wait=wait)
+    try:
+        found = store_info(con, resolve_db(db))
+    finally:
+        con.close()
+    if fmt is OutputFormat.table:
+        typer.echo(f"store:          {found.path}")
+        typer.echo(f"schema version: {found.schema_version}")
+        typer.echo(f"size:           {found.size_bytes / 2**20:.1f} MB")
+        typer.echo(f"last ingest:    {found.last_ingest.isoformat(sep=' ', timespec='seconds') + ' UTC' if found.last_ingest else 'never'}")
+    typer.echo(render(found.columns, found.rows, fmt, title="contents"), nl=False)
+
+
+def demo(
+    directory: Annotated[Path, typer.Argument(help="Folder to write the demo results tree into.")],
+    samples: Annotated[int, typer.Option("--samples", min=1, help="Total samples to generate.")] = 6480,
+    hardware: Annotated[str, typer.Option("--hardware", help="Hardware name (folder core_exp_<hw>).")] = "h100",
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed writes the same bytes.")] = 0,
+) -> None:
+    """Write a realistic synthetic results tree in the exact current file shape.
+
+    3 datasets x 27 configurations (tier x top_k x blocks) with believable accuracy/latency
+    trade-offs, a few multi-GPU shards, a log file and a non-result JSON.
+
+    Example: budgetdb demo demo_results && budgetdb ingest demo_results/core_exp_h100
+    """
+    from budgetdb.store.demo import write_demo_tree
+
+    written = write_demo_tree(directory, samples=samples, hardware=hardware, seed=seed)
+    typer.echo(f"wrote {written.files} files ({written.samples:,} samples) under {written.root}")
+    typer.echo(f"next: budgetdb ingest {written.root}")
+
+
+class _progress:
+    """A rich progress bar on a terminal; plain lines on stderr otherwise."""
+
+    LABELS = {"scan": "checking", "inspect": "inspecting", "write": "writing"}
+
+    def __enter__(self):
+        self.live = None
+        if sys.stderr.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.live = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[samples]:,} samples  {task.fields[rate]:.0f} MB/s"), TimeElapsedColumn(),
+                transient=True,
+            )
+            self.live.start()
+        self.tasks: dict[str, int] = {}
+        self.last_line: dict[str, int] = {}
+        import time
+
+        self.started = time.monotonic()
+        self.clock = time.monotonic
+        return self
+
+    def __call__(self, phase: str, done: int, total: int, samples: int, bytes_read: int) -> None:
+        rate = bytes_read / 2**20 / max(self.clock() - self.started, 1e-6)
+        if self.live is not None:
+            if phase not in self.tasks:
+                self.tasks[phase] = self.live.add_task(self.LABELS.get(phase, phase), total=total, samples=0, rate=0.0)
+            self.live.update(self.tasks[phase], completed=done, total=total, samples=samples, rate=rate)
+            return
+        step = max(total // 10, 1)
+        if done == total or done // step != self.last_line.get(phase, -1):
+            self.last_line[phase] = done // step
+            if done == total or done % step == 0:
+                typer.echo(f"{self.LABELS.get(phase, phase)}: {done}/{total} files, {samples:,} samples, {rate:.0f} MB/s", err=True)
+
+    def __exit__(self, *exc):
+        if self.live is not None:
+            self.live.stop()
+        return False
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(ingest)
+    app.command()(info)
+    app.command()(demo)

@@ -1,0 +1,33 @@
+"""Every figure of the budget analysis as a named, versioned SQL query.
+
+    from budgetdb import connect, queries
+    result = queries.run(connect(), "pareto_frontier", {"dataset": "okvqa"})
+    result.records()
+
+One `<name>.v<N>.sql` file per version sits beside this module; `get("name")` is the latest
+version, `get("name@v1")` a fixed one. A published file is never edited (checksums.txt).
+"""
+
+from .registry import (
+    Param,
+    QueryDefinitionError,
+    QueryError,
+    QueryNotFoundError,
+    QueryParamError,
+    QuerySpec,
+)
+from .runner import QueryResult, bind, get, list_queries, run
+
+__all__ = [
+    "Param",
+    "QueryDefinitionError",
+    "QueryError",
+    "QueryNotFoundError",
+    "QueryParamError",
+    "QueryResult",
+    "QuerySpec",
+    "bind",
+    "get",
+    "list_queries",
+    "run",
+]

@@ -1,0 +1,556 @@
+"""`budgetdb ingest`: bring result files into the store completely, once, and atomically.
+
+A run: find the files, skip the ones whose size+mtime (then sha256) are unchanged, inspect
+the rest, group files by configuration (a merged file supersedes its shards; shards alone
+are pooled), then write each group (with any group a moved file links it to) in one
+transaction, so a killed run leaves every configuration either as it was or complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import duckdb
+
+from . import ids, writer
+from .discover import Candidate, discover
+from .errors import IngestFailedError
+from .inspect import Inspection, inspect
+
+MAX_FILE_BYTES = 1 << 30
+BATCH_BYTES = 128 << 20
+OUTCOMES = ("new", "updated", "unchanged", "superseded", "skipped", "failed", "vanished", "pruned")
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    hardware: str | None = None
+    prune: bool = False
+    strict: bool = False
+    max_file_bytes: int = MAX_FILE_BYTES
+    batch_bytes: int = BATCH_BYTES
+
+
+@dataclass
+class Outcome:
+    """What this run did with one file."""
+
+    path: str
+    rel_path: str
+    outcome: str
+    reason: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    samples: int = 0
+
+
+@dataclass
+class IngestSummary:
+    run_id: int
+    outcomes: list[Outcome]
+    samples_added: int = 0
+    nan_latencies: int = 0
+    zero_latencies: int = 0
+    bytes_read: int = 0
+    seconds: float = 0.0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(OUTCOMES, 0)
+        for outcome in self.outcomes:
+            counts[outcome.outcome] += 1
+        return counts
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.outcome == "failed"]
+
+
+@dataclass(frozen=True)
+class _Stored:
+    file_id: int
+    path: str
+    rel_path: str
+    size: int
+    mtime: float
+    sha256: str | None
+    status: str
+    reason: str | None
+    config_run_id: int | None
+    rank: int | None
+
+
+@dataclass
+class _Plan:
+    """A file read this run that will be written."""
+
+    candidate: Candidate
+    sha256: str
+    inspection: Inspection
+    variant: str
+    config_run_id: int
+
+
+@dataclass
+class _Member:
+    """A file of a configuration group: read this run (plan) or already stored."""
+
+    path: str
+    rel_path: str
+    rank: int | None
+    plan: _Plan | None = None
+    stored: _Stored | None = None
+
+
+Progress = Callable[[str, int, int, int, int], None]  # (phase, done, total, samples added, bytes read)
+
+
+def ingest(con: duckdb.DuckDBPyConnection, paths, options: IngestOptions = IngestOptions(),
+           progress: Progress | None = None) -> IngestSummary:
+    return _Run(con, options, progress).execute([Path(p) for p in paths])
+
+
+class _Run:
+    def __init__(self, con, options: IngestOptions, progress: Progress | None):
+        self.con = con
+        self.options = options
+        self._progress = progress
+        self.now = datetime.now(timezone.utc).replace(tzinfo=None)
+        self.run_id = int(time.time_ns() // 1000)
+        self.outcomes: dict[str, Outcome] = {}
+        self.file_rows: list[writer.FileRow] = []
+        self.touches: list[tuple[int, int, float]] = []
+        self.pruned: list[_Stored] = []
+        self.summary = IngestSummary(self.run_id, [])
+        self.dropped: set[str] = set()
+        self.pending: list[tuple] = []
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def execute(self, paths: list[Path]) -> IngestSummary:
+        started = time.monotonic()
+        candidates, scanned = discover(paths, self.options.hardware)
+        self.candidates = {c.path: c for c in candidates}
+        self.stored = self._load_stored()
+        to_read = self._classify(candidates)
+        plans = self._inspect(to_read)
+        self._find_vanished(scanned, [str(p.expanduser().absolute()) for p in paths])
+        units = self._units(plans)
+        writer.prepare(self.con)
+        if self.options.strict:
+            self._strict_write(units)
+        else:
+            self._write_loose()
+            for i, unit in enumerate(units):
+                self._write_unit(unit)
+                self.progress("write", i + 1, len(units))
+        self.summary.outcomes = sorted(self.outcomes.values(), key=lambda o: o.path)
+        self.summary.seconds = time.monotonic() - started
+        self._record_run(paths)
+        return self.summary
+
+    def progress(self, phase: str, done: int, total: int) -> None:
+        if self._progress:
+            self._progress(phase, done, total, self.summary.samples_added, self.summary.bytes_read)
+
+    def _load_stored(self) -> dict[str, _Stored]:
+        rows = self.con.execute(
+            "SELECT file_id, path, rel_path, size, mtime, sha256, status, reason, config_run_id, rank FROM file_records"
+        ).fetchall()
+        return {row[1]: _Stored(*row) for row in rows}
+
+    def _classify(self, candidates: list[Candidate]) -> list[tuple[Candidate, str]]:
+        """Decide which files must be read; hash only those whose size or mtime changed."""
+        to_read = []
+        for i, c in enumerate(candidates):
+            self.progress("scan", i + 1, len(candidates))
+            stored = self.stored.get(c.path)
+            if stored and stored.size == c.size and stored.mtime == c.mtime:
+                self._unchanged(c, stored)
+                continue
+            if c.size > self.options.max_file_bytes:
+                self._fail(c, f"file is {c.size / 2**20:.0f} MB, over the {self.options.max_file_bytes / 2**20:.0f} MB limit")
+                continue
+            try:
+                digest = _sha256(c.path)
+            except OSError as exc:
+                self._fail(c, f"cannot read: {exc.strerror or exc}")
+                continue
+            self.summary.bytes_read += c.size
+            if stored and stored.sha256 == digest:
+                self.touches.append((stored.file_id, c.size, c.mtime))
+                self._unchanged(c, stored)
+                continue
+            to_read.append((c, digest))
+        return to_read
+
+    def _unchanged(self, c: Candidate, stored: _Stored) -> None:
+        if stored.status == "failed":
+            self._outcome(c, "failed", f"{stored.reason} (unchanged since it failed)")
+        else:
+            self._outcome(c, "unchanged")
+
+    def _inspect(self, to_read: list[tuple[Candidate, str]]) -> list[_Plan]:
+        plans = []
+        done = 0
+        for batch in _by_size(to_read, self.options.batch_bytes, key=lambda item: item[0].size):
+            for (c, digest), found in zip(batch, self._inspect_batch([c for c, _ in batch])):
+                plan = self._judge(c, digest, found)
+                if plan:
+                    plans.append(plan)
+            done += len(batch)
+            self.progress("inspect", done, len(to_read))
+        return plans
+
+    def _inspect_batch(self, batch: list[Candidate]) -> list[Inspection]:
+        max_size = max(c.size for c in batch) + 1
+        try:
+            found = inspect(self.con, [c.path for c in batch], max_size)
+            return [found[c.path] for c in batch]
+        except duckdb.Error as exc:
+            if len(batch) == 1:
+                return [Inspection(batch[0].path, "failed", _duckdb_message(exc))]
+        return [self._inspect_batch([c])[0] for c in batch]
+
+    def _judge(self, c: Candidate, digest: str, found: Inspection) -> _Plan | None:
+        if found.status == "skipped":
+            self._record(c, digest, "skipped", found.reason)
+            return None
+        if found.status == "failed":
+            self._fail(c, found.reason, digest)
+            return None
+        if c.name_dataset and c.name_dataset != c.dataset:
+            found.warnings.append(f"file name says dataset {c.name_dataset!r}, its folder says {c.dataset!r}")
+        variant = found.tier or (f"max_crops={found.max_crops}" if found.max_crops is not None else None) or c.name_variant or "unknown"
+        config_run_id = ids.config_run_id(c.hardware, c.experiment, c.dataset, variant, found.top_k, found.num_active_blocks)
+        return _Plan(c, digest, found, variant, config_run_id)
+
+    def _find_vanished(self, scanned: list[str], given: list[str]) -> None:
+        prefixes = tuple(s.rstrip(os.sep) + os.sep for s in scanned)
+        for stored in self.stored.values():
+            if stored.path in self.candidates:
+                continue
+            if stored.path.startswith(prefixes) or stored.path in given:
+                if self.options.prune:
+                    self.pruned.append(stored)
+                    self.outcomes[stored.path] = Outcome(stored.path, stored.rel_path, "pruned")
+                else:
+                    self.outcomes[stored.path] = Outcome(
+                        stored.path, stored.rel_path, "vanished", "no longer on disk; use --prune to remove it from the store"
+                    )
+
+    # -- grouping ----------------------------------------------------------------------------
+
+    def _units(self, plans: list[_Plan]) -> list[list[int]]:
+        """Configuration groups to rewrite, joined where a file moved from one to another."""
+        self.plans = {p.candidate.path: p for p in plans}
+        parent: dict[int, int] = {}
+
+        def find(x: int) -> int:
+            while parent.setdefault(x, x) != x:
+                x = parent[x]
+            return x
+
+        for plan in plans:
+            find(plan.config_run_id)
+            old = self.stored.get(plan.candidate.path)
+            if old and old.config_run_id is not None:
+                parent[find(old.config_run_id)] = find(plan.config_run_id)
+        for stored in self.pruned:
+            if stored.config_run_id is not None:
+                find(stored.config_run_id)
+        units: dict[int, list[int]] = {}
+        for gid in parent:
+            units.setdefault(find(gid), []).append(gid)
+        return sorted(units.values())
+
+    def _members(self, gid: int) -> list[_Member]:
+        pruned = {s.path for s in self.pruned}
+        members = []
+        for stored in self.stored.values():
+            replaced = stored.path in self.plans or stored.path in pruned
+            if stored.config_run_id == gid and stored.status in ("ingested", "superseded") and not replaced:
+                members.append(_Member(stored.path, stored.rel_path, stored.rank, stored=stored))
+        for plan in self.plans.values():
+            if plan.config_run_id == gid:
+                members.append(_Member(plan.candidate.path, plan.candidate.rel_path, plan.candidate.rank, plan=plan))
+        return sorted(members, key=lambda m: (m.rank is not None, m.rank or 0, m.path))
+
+    def _decide(self, gid: int) -> list[tuple[_Member, str, str | None]]:
+        """Merged file wins over shards; a second merged file or a repeated shard rank fails."""
+        members = self._members(gid)
+        merged = [m for m in members if m.rank is None]
+        decisions = []
+        keep = next((m for m in merged if m.stored and m.stored.status == "ingested"), merged[0] if merged else None)
+        for m in merged:
+            if m is not keep:
+                decisions.append((m, "failed", f"same configuration as {keep.rel_path}; a folder holds one merged file per configuration"))
+        if keep:
+            decisions.append((keep, "ingested", None))
+        ranks: dict[int, _Member] = {}
+        for m in members:
+            if m.rank is None:
+                continue
+            if keep:
+                decisions.append((m, "superseded", f"superseded by merged file {keep.rel_path}"))
+            elif m.rank in ranks:
+                decisions.append((m, "failed", f"repeats shard rank {m.rank} of {ranks[m.rank].rel_path}"))
+            else:
+                ranks[m.rank] = m
+                decisions.append((m, "ingested", None))
+        return decisions
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def _write_loose(self) -> None:
+        """Rows for skipped and failed files, pruned files outside any rewritten group, touches."""
+        self._begin()
+        self._apply_loose()
+        self._commit()
+
+    def _apply_loose(self) -> None:
+        writer.delete_files(self.con, [s.file_id for s in self.pruned if s.config_run_id is None])
+        writer.delete_files(self.con, [row.file_id for row in self.file_rows])
+        writer.insert_files(self.con, self.file_rows, self.now, self.run_id)
+        for file_id, size, mtime in self.touches:
+            writer.touch(self.con, file_id, size, mtime)
+        self.file_rows = []
+
+    def _write_unit(self, unit: list[int]) -> None:
+        for _ in range(len(self.plans) + 1):
+            self._begin()
+            try:
+                self._apply_unit(unit)
+                self._check_unchanged(unit)
+                self._commit()
+                return
+            except (duckdb.Error, _Changed) as exc:
+                self._rollback()
+                culprit = self._culprit(unit, exc)
+                if culprit is None:
+                    raise
+                self._drop_plan(culprit, exc)
+        raise AssertionError("unreachable: every retry drops one file")
+
+    def _strict_write(self, units: list[list[int]]) -> None:
+        failed = [o for o in self.outcomes.values() if o.outcome == "failed"]
+        if failed:
+            raise IngestFailedError(f"{failed[0].path}: {failed[0].reason}; --strict: the store was left unchanged")
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self._apply_loose()
+            for unit in units:
+                self._apply_unit(unit)
+                self._check_unchanged(unit)
+        except (duckdb.Error, _Changed) as exc:
+            self._rollback()
+            raise IngestFailedError(f"{exc}; --strict: the store was left unchanged") from exc
+        self._commit()
+
+    def _apply_unit(self, unit: list[int]) -> None:
+        self._reactivate_shards(unit)
+        loads, rows, supersede = [], [], []
+        for gid in unit:
+            for member, status, reason in self._decide(gid):
+                if member.plan:
+                    rows.append(self._plan_row(member.plan, status, reason))
+                    if status == "ingested":
+                        loads.append(self._load(member.plan))
+                    continue
+                if status != member.stored.status:
+                    supersede.append(member)
+                    self._outcome_stored(member.stored, status, reason)
+        writer.delete_files(self.con, [s.file_id for s in self.pruned if s.config_run_id in unit])
+        writer.delete_files(self.con, [self.stored[r.path].file_id for r in rows if r.path in self.stored])
+        for member in supersede:
+            writer.delete_samples(self.con, [member.stored.file_id])
+            writer.set_status(self.con, member.stored.file_id, "superseded", self._decision_reason(member, unit))
+        writer.insert_files(self.con, rows, self.now, self.run_id)
+        by_path = {load.path: load for load in loads}
+        samples, nan_count, zero_count = writer.load_samples(self.con, loads, max(self._size(p) for p in by_path) + 1 if loads else 1)
+        self.pending.append((samples, nan_count, zero_count, rows))
+
+    def _reactivate_shards(self, unit: list[int]) -> None:
+        """Shards stored as superseded whose merged file left: read them again to pool them."""
+        for gid in unit:
+            for member, status, _ in self._decide(gid):
+                if member.stored and member.stored.status == "superseded" and status == "ingested":
+                    if member.path in self.dropped:
+                        continue
+                    candidate = self.candidates.get(member.path)
+                    if candidate is None:
+                        continue
+                    found = self._inspect_batch([candidate])[0]
+                    plan = self._judge(candidate, member.stored.sha256 or _sha256(member.path), found)
+                    if plan:
+                        self.plans[member.path] = plan
+
+    def _decision_reason(self, member: _Member, unit: list[int]) -> str | None:
+        for gid in unit:
+            for m, _, reason in self._decide(gid):
+                if m.path == member.path:
+                    return reason
+        return None
+
+    def _check_unchanged(self, unit: list[int]) -> None:
+        changed = []
+        for plan in self.plans.values():
+            if plan.config_run_id not in unit:
+                continue
+            try:
+                stat = os.stat(plan.candidate.path)
+            except OSError:
+                changed.append(plan.candidate.path)
+                continue
+            if stat.st_size != plan.candidate.size or stat.st_mtime != plan.candidate.mtime:
+                changed.append(plan.candidate.path)
+        if changed:
+            raise _Changed(changed)
+
+    def _culprit(self, unit: list[int], exc: Exception) -> str | None:
+        """The file that made a unit fail: named by the error, or found by reading each alone."""
+        if isinstance(exc, _Changed):
+            return exc.paths[0]
+        plans = [p for p in self.plans.values() if p.config_run_id in unit]
+        for plan in plans:
+            if plan.candidate.path in str(exc):
+                return plan.candidate.path
+        for plan in plans:
+            try:
+                self.con.execute("BEGIN TRANSACTION")
+                writer.load_samples(self.con, [self._load(plan)], plan.candidate.size + 1)
+            except duckdb.Error:
+                return plan.candidate.path
+            finally:
+                self.con.execute("ROLLBACK")
+        return None
+
+    def _drop_plan(self, path: str, exc: Exception) -> None:
+        plan = self.plans.pop(path)
+        self.dropped.add(path)
+        reason = "changed while being read; run ingest again" if isinstance(exc, _Changed) else _duckdb_message(exc)
+        self._fail(plan.candidate, reason, plan.sha256)
+        self._write_loose()
+
+    def _commit(self) -> None:
+        self.con.execute("COMMIT")
+        pending, self.pending = self.pending, []
+        for samples, nan_count, zero_count, rows in pending:
+            self.summary.samples_added += samples
+            self.summary.nan_latencies += nan_count
+            self.summary.zero_latencies += zero_count
+            for row in rows:
+                previous = self.stored.get(row.path)
+                kind = row.status if row.status in ("superseded", "failed") else ("updated" if previous else "new")
+                self._outcome(self.candidates[row.path], kind, row.reason, row.warnings or [], row.n_samples or 0)
+
+    def _rollback(self) -> None:
+        self.con.execute("ROLLBACK")
+        self.pending = []
+
+    def _begin(self) -> None:
+        if not self.options.strict:
+            self.con.execute("BEGIN TRANSACTION")
+
+    def _record_run(self, paths: list[Path]) -> None:
+        counts = self.summary.counts
+        self.con.execute(
+            """INSERT INTO ingest_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [self.run_id, self.now, datetime.now(timezone.utc).replace(tzinfo=None),
+             [str(p) for p in paths], _version(), counts["new"], counts["updated"], counts["unchanged"],
+             counts["superseded"], counts["skipped"], counts["failed"], counts["vanished"], counts["pruned"],
+             self.summary.samples_added, self.summary.nan_latencies, self.summary.zero_latencies],
+        )
+
+    # -- rows and outcomes ---------------------------------------------------------------------
+
+    def _plan_row(self, plan: _Plan, status: str, reason: str | None) -> writer.FileRow:
+        c, found = plan.candidate, plan.inspection
+        return writer.FileRow(
+            file_id=ids.file_id(c.path), path=c.path, root=c.root, rel_path=c.rel_path, size=c.size, mtime=c.mtime,
+            sha256=plan.sha256, shape=found.shape, status=status, reason=reason, warnings=found.warnings or None,
+            hardware=c.hardware, experiment=c.experiment, dataset=c.dataset, tier=found.tier, variant=plan.variant,
+            top_k=found.top_k, num_active_blocks=found.num_active_blocks, rank=c.rank,
+            config_run_id=plan.config_run_id, n_samples=found.n_samples, sample_keys=found.sample_keys,
+            summary=found.summary,
+        )
+
+    def _load(self, plan: _Plan) -> writer.SampleLoad:
+        found = plan.inspection
+        return writer.SampleLoad(
+            file_id=ids.file_id(plan.candidate.path), path=plan.candidate.path, config_run_id=plan.config_run_id,
+            unknown_keys=tuple(found.unknown_keys), sample_keys=tuple(found.sample_keys), uniform_keys=found.uniform_keys,
+        )
+
+    def _size(self, path: str) -> int:
+        return self.candidates[path].size
+
+    def _record(self, c: Candidate, digest: str | None, status: str, reason: str | None) -> None:
+        self.file_rows.append(writer.FileRow(
+            file_id=ids.file_id(c.path), path=c.path, root=c.root, rel_path=c.rel_path, size=c.size, mtime=c.mtime,
+            sha256=digest, shape=None, status=status, reason=reason, warnings=None, hardware=c.hardware,
+            experiment=c.experiment, dataset=c.dataset, tier=None, variant=None, top_k=None, num_active_blocks=None,
+            rank=c.rank, config_run_id=None, n_samples=None, sample_keys=None, summary=None,
+        ))
+        self._outcome(c, status, reason)
+
+    def _fail(self, c: Candidate, reason: str, digest: str | None = None) -> None:
+        stored = self.stored.get(c.path)
+        if stored and stored.status in ("ingested", "superseded"):
+            self._outcome(c, "failed", f"{reason} (the version stored earlier is kept)")
+        else:
+            self._record(c, digest, "failed", reason)
+
+    def _outcome(self, c: Candidate, kind: str, reason: str | None = None, warnings=(), samples: int = 0) -> None:
+        self.outcomes[c.path] = Outcome(c.path, c.rel_path, kind, reason, list(warnings), samples)
+
+    def _outcome_stored(self, stored: _Stored, status: str, reason: str | None) -> None:
+        self.outcomes[stored.path] = Outcome(stored.path, stored.rel_path, status, reason)
+
+
+class _Changed(Exception):
+    def __init__(self, paths: list[str]):
+        super().__init__(f"changed while being read: {paths[0]}")
+        self.paths = paths
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _by_size(items: list, limit: int, key) -> list[list]:
+    batches, current, total = [], [], 0
+    for item in items:
+        if current and total + key(item) > limit:
+            batches.append(current)
+            current, total = [], 0
+        current.append(item)
+        total += key(item)
+    if current:
+        batches.append(current)
+    return batches
+
+
+_ERROR_NOISE = re.compile(r'^(?:Invalid Input|Conversion|IO|Out of Range|Binder) Error: |\s*in file "[^"]*",?|\s*in record/value \d+')
+
+
+def _duckdb_message(exc: Exception) -> str:
+    """DuckDB's first line, without its category and the file name the caller prints anyway."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return _ERROR_NOISE.sub("", text).strip()
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("budgetdb")

@@ -1,0 +1,82 @@
+"""Plain-SQL schema migrations: `migrations/NNNN_name.sql`, applied in order, in one transaction."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+
+from .errors import SchemaError
+
+_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def available() -> list[Migration]:
+    found = []
+    for entry in resources.files("budgetdb.store").joinpath("migrations").iterdir():
+        match = _NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match.group(1)), entry.name, entry.read_text("utf-8")))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise SchemaError(f"migration files are not numbered 1..n: {versions}")
+    return found
+
+
+def latest_version() -> int:
+    return available()[-1].version
+
+
+def current_version(con) -> int:
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_name = 'schema_version' AND table_schema = current_schema() "
+        "AND table_catalog = current_database()"
+    ).fetchone()[0]
+    if not exists:
+        return 0
+    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+    return row[0] or 0
+
+
+def check(con, db_label: str) -> int:
+    """Return the store's version, refusing a store written by a newer budgetdb."""
+    version = current_version(con)
+    if version > latest_version():
+        raise SchemaError(
+            f"{db_label} has schema version {version}, newer than this budgetdb understands "
+            f"({latest_version()}); upgrade budgetdb to open it"
+        )
+    return version
+
+
+def upgrade(con, db_label: str) -> int:
+    """Apply every missing migration in one transaction; return the new version."""
+    version = check(con, db_label)
+    pending = [m for m in available() if m.version > version]
+    if not pending:
+        return version
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if version == 0:
+            con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at TIMESTAMP NOT NULL)")
+        for migration in pending:
+            con.execute(migration.sql)
+            con.execute(
+                "INSERT INTO schema_version VALUES (?, ?)",
+                [migration.version, datetime.now(timezone.utc).replace(tzinfo=None)],
+            )
+        con.execute("COMMIT")
+    except Exception as exc:
+        con.execute("ROLLBACK")
+        raise SchemaError(f"upgrading {db_label} to schema {pending[-1].version} failed: {exc}") from exc
+    return pending[-1].version

@@ -1,0 +1,65 @@
+"""The report templates (`report.<lang>.md.j2`, partials `_name.md.j2`) and `render()`.
+
+Templates are looked up in the user's `--template` paths first, then here, so a user can
+override one partial. StrictUndefined: a missing value is an error, never an empty string.
+No autoescape (this is Markdown, not HTML): data strings go through the `md`/`code` filters.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import jinja2
+
+from budgetdb.store.errors import BudgetdbError
+
+from .formatting import FILTERS, MissingValueError, finalize
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+LANGUAGES = ("zh", "en")
+
+
+class TemplateError(BudgetdbError):
+    """A template could not be found, parsed or rendered."""
+
+
+def environment(template_paths: Iterable[str | os.PathLike] = ()) -> jinja2.Environment:
+    """A Jinja environment: user directories first, then the packaged templates."""
+    search = [str(Path(p)) for p in template_paths] + [str(PACKAGE_DIR)]
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(search),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        finalize=finalize,
+    )
+    env.filters.update(FILTERS)
+    return env
+
+
+def template_name(lang: str) -> str:
+    if lang not in LANGUAGES:
+        raise TemplateError(f"unknown report language {lang!r}; use one of: {', '.join(LANGUAGES)}")
+    return f"report.{lang}.md.j2"
+
+
+def render(name: str, context: Mapping[str, Any], template_paths: Iterable[str | os.PathLike] = ()) -> str:
+    """Render template `name` with `context`."""
+    env = environment(template_paths)
+    try:
+        template = env.get_template(name)
+    except jinja2.TemplateNotFound as exc:
+        where = ", ".join(str(p) for p in template_paths) or "the packaged templates"
+        raise TemplateError(f"template {exc.name!r} not found in {where}") from exc
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"{exc.filename or exc.name}:{exc.lineno}: {exc.message}") from exc
+    try:
+        return template.render(**context)
+    except jinja2.UndefinedError as exc:
+        raise TemplateError(f"template {name}: {exc.message}") from exc
+    except MissingValueError as exc:
+        raise TemplateError(f"template {name}: {exc}") from exc
