@@ -51,18 +51,18 @@ def ingest(
         for warning in outcome.warnings:
             typer.echo(f"warning: {outcome.path}: {warning}", err=True)
     mb_per_s = summary.bytes_read / 2**20 / summary.seconds if summary.seconds else 0.0
-    totals = {
-        **{f"files {name}": count for name, count in summary.counts.items()},
-        "samples added": summary.samples_added,
-        "NaN latencies": summary.nan_latencies,
-        "0.0 latencies": summary.zero_latencies,
-        "seconds": round(summary.seconds, 2),
-        "MB/s read": round(mb_per_s, 1),
-    }
+    totals = [
+        *((f"files_{name}", f"files {name}", count) for name, count in summary.counts.items()),
+        ("samples_added", "samples added", summary.samples_added),
+        ("nan_latencies", "NaN latencies", summary.nan_latencies),
+        ("zero_latencies", "0.0 latencies", summary.zero_latencies),
+        ("seconds", "seconds", round(summary.seconds, 2)),
+        ("mb_per_s", "MB/s read", round(mb_per_s, 1)),
+    ]
     if fmt is OutputFormat.table:
-        typer.echo(render(["", "count"], list(totals.items()), fmt), nl=False)
+        typer.echo(render(["", "count"], [(label, value) for _, label, value in totals], fmt), nl=False)
     else:
-        typer.echo(render([k.replace(" ", "_").replace("/", "_per_").replace(".", "") for k in totals], [list(totals.values())], fmt), nl=False)
+        typer.echo(render([key for key, _, _ in totals], [[value for _, _, value in totals]], fmt), nl=False)
     if summary.failed:
         raise typer.Exit(1)
 

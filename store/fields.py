@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 # per_sample_results element key -> sample_records column type
 SAMPLE_FIELDS: dict[str, str] = {
     "sample_id": "BIGINT",
@@ -87,3 +89,8 @@ def struct_type(fields: dict[str, str]) -> str:
     """A DuckDB STRUCT type naming each field, quoted so any key is safe."""
     parts = ", ".join(f'"{name.replace(chr(34), chr(34) * 2)}" {kind}' for name, kind in fields.items())
     return f"STRUCT({parts})"
+
+
+def literal_path(path: str) -> str:
+    """`path` as a DuckDB file pattern that matches only itself (glob characters bracketed)."""
+    return re.sub(r"([*?\[])", r"[\1]", path)

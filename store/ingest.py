@@ -23,8 +23,10 @@ from . import ids, writer
 from .discover import Candidate, discover
 from .errors import IngestFailedError
 from .inspect import Inspection, inspect
+from .nesting import max_depth
 
 MAX_FILE_BYTES = 1 << 30
+MAX_DEPTH = 64
 BATCH_BYTES = 128 << 20
 OUTCOMES = ("new", "updated", "unchanged", "superseded", "skipped", "failed", "vanished", "pruned")
 
@@ -141,15 +143,18 @@ class _Run:
         to_read = self._classify(candidates)
         plans = self._inspect(to_read)
         self._find_vanished(scanned, [str(p.expanduser().absolute()) for p in paths])
+        plans += self._retry_conflict_losers(plans)
         units = self._units(plans)
         writer.prepare(self.con)
         if self.options.strict:
             self._strict_write(units)
         else:
             self._write_loose()
-            for i, unit in enumerate(units):
-                self._write_unit(unit)
-                self.progress("write", i + 1, len(units))
+            done = 0
+            for batch in _by_size(units, self.options.batch_bytes, key=self._unit_bytes):
+                self._write_unit([gid for unit in batch for gid in unit])
+                done += len(batch)
+                self.progress("write", done, len(units))
         self.summary.outcomes = sorted(self.outcomes.values(), key=lambda o: o.path)
         self.summary.seconds = time.monotonic() - started
         self._record_run(paths)
@@ -175,10 +180,10 @@ class _Run:
                 self._unchanged(c, stored)
                 continue
             if c.size > self.options.max_file_bytes:
-                self._fail(c, f"file is {c.size / 2**20:.0f} MB, over the {self.options.max_file_bytes / 2**20:.0f} MB limit")
+                self._fail(c, f"file is {_size_text(c.size)}, over the {_size_text(self.options.max_file_bytes)} limit")
                 continue
             try:
-                digest = _sha256(c.path)
+                digest, depth = _fingerprint(c.path)
             except OSError as exc:
                 self._fail(c, f"cannot read: {exc.strerror or exc}")
                 continue
@@ -186,6 +191,9 @@ class _Run:
             if stored and stored.sha256 == digest:
                 self.touches.append((stored.file_id, c.size, c.mtime))
                 self._unchanged(c, stored)
+                continue
+            if depth > MAX_DEPTH:
+                self._fail(c, f"JSON nested {depth} levels deep, over the limit of {MAX_DEPTH}", digest)
                 continue
             to_read.append((c, digest))
         return to_read
@@ -245,6 +253,22 @@ class _Run:
                         stored.path, stored.rel_path, "vanished", "no longer on disk; use --prune to remove it from the store"
                     )
 
+    def _retry_conflict_losers(self, plans: list[_Plan]) -> list[_Plan]:
+        """Files that failed only because another file held their configuration (or shard
+        rank) get another chance whenever that configuration changes."""
+        affected = {p.config_run_id for p in plans} | {s.config_run_id for s in self.pruned}
+        affected |= {self.stored[p.candidate.path].config_run_id for p in plans if p.candidate.path in self.stored}
+        planned = {p.candidate.path for p in plans}
+        retried = []
+        for stored in self.stored.values():
+            if (stored.status == "failed" and stored.config_run_id in affected
+                    and stored.path in self.candidates and stored.path not in planned):
+                candidate = self.candidates[stored.path]
+                plan = self._judge(candidate, stored.sha256, self._inspect_batch([candidate])[0])
+                if plan:
+                    retried.append(plan)
+        return retried
+
     # -- grouping ----------------------------------------------------------------------------
 
     def _units(self, plans: list[_Plan]) -> list[list[int]]:
@@ -294,9 +318,8 @@ class _Run:
         if keep:
             decisions.append((keep, "ingested", None))
         ranks: dict[int, _Member] = {}
-        for m in members:
-            if m.rank is None:
-                continue
+        shards = [m for m in members if m.rank is not None]
+        for m in sorted(shards, key=lambda m: (m.rank, not (m.stored and m.stored.status == "ingested"), m.path)):
             if keep:
                 decisions.append((m, "superseded", f"superseded by merged file {keep.rel_path}"))
             elif m.rank in ranks:
@@ -364,13 +387,13 @@ class _Run:
                         loads.append(self._load(member.plan))
                     continue
                 if status != member.stored.status:
-                    supersede.append(member)
+                    supersede.append((member, reason))
                     self._outcome_stored(member.stored, status, reason)
         writer.delete_files(self.con, [s.file_id for s in self.pruned if s.config_run_id in unit])
         writer.delete_files(self.con, [self.stored[r.path].file_id for r in rows if r.path in self.stored])
-        for member in supersede:
+        for member, reason in supersede:
             writer.delete_samples(self.con, [member.stored.file_id])
-            writer.set_status(self.con, member.stored.file_id, "superseded", self._decision_reason(member, unit))
+            writer.set_status(self.con, member.stored.file_id, "superseded", reason)
         writer.insert_files(self.con, rows, self.now, self.run_id)
         by_path = {load.path: load for load in loads}
         samples, nan_count, zero_count = writer.load_samples(self.con, loads, max(self._size(p) for p in by_path) + 1 if loads else 1)
@@ -387,16 +410,12 @@ class _Run:
                     if candidate is None:
                         continue
                     found = self._inspect_batch([candidate])[0]
-                    plan = self._judge(candidate, member.stored.sha256 or _sha256(member.path), found)
+                    plan = self._judge(candidate, member.stored.sha256, found)
                     if plan:
                         self.plans[member.path] = plan
 
-    def _decision_reason(self, member: _Member, unit: list[int]) -> str | None:
-        for gid in unit:
-            for m, _, reason in self._decide(gid):
-                if m.path == member.path:
-                    return reason
-        return None
+    def _unit_bytes(self, unit: list[int]) -> int:
+        return sum(p.candidate.size for p in self.plans.values() if p.config_run_id in unit)
 
     def _check_unchanged(self, unit: list[int]) -> None:
         changed = []
@@ -520,12 +539,18 @@ class _Changed(Exception):
         self.paths = paths
 
 
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
+def _fingerprint(path: str) -> tuple[str, int]:
+    """sha256 and nesting depth of the file's bytes."""
     with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
+        data = handle.read()
+    return hashlib.sha256(data).hexdigest(), max_depth(data)
+
+
+def _size_text(n: int) -> str:
+    for unit, scale in (("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
 
 
 def _by_size(items: list, limit: int, key) -> list[list]:

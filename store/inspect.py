@@ -8,25 +8,19 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from .fields import CONFIG_FIELDS, SAMPLE_FIELDS, mismatch
+from .fields import CONFIG_FIELDS, SAMPLE_FIELDS, literal_path, mismatch
 
 _INSPECT_SQL = """
 SELECT
     filename,
-    count(*) OVER (PARTITION BY filename)                  AS n_values,
-    json_type(json)                                        AS kind,
-    json_structure(json)                                   AS structure,
-    CASE WHEN json_type(json) = 'OBJECT' THEN json_keys(json) END AS top_keys,
-    CASE WHEN json_type(json) = 'OBJECT'
-         THEN json_merge_patch(json, '{"per_sample_results": null}') END AS summary,
-    list_distinct(list_transform(k.sample_keys, l -> list_sort(l)))    AS key_sets,
-    list_bool_or(list_transform(k.sample_keys, l -> len(l) <> len(list_distinct(l)))) AS duplicate_keys,
-    len(k.sample_keys)                                     AS n_samples
+    count(*) OVER (PARTITION BY filename)                          AS n_values,
+    json_structure(json)                                           AS structure,
+    json_keys(json)                                                AS top_keys,
+    json_merge_patch(json, '{"per_sample_results": null}')         AS summary,
+    list_distinct(k.sample_keys)                                   AS key_lists,
+    len(k.sample_keys)                                             AS n_samples
 FROM read_json_objects($paths, filename = true, format = 'unstructured', maximum_object_size = $max_size) r,
-LATERAL (
-    SELECT CASE WHEN json_type(r.json, '$.per_sample_results') = 'ARRAY'
-                THEN json_keys(r.json, '$.per_sample_results[*]') END AS sample_keys
-) k
+LATERAL (SELECT json_keys(r.json, '$.per_sample_results[*]') AS sample_keys) k
 """
 
 
@@ -55,7 +49,7 @@ class Inspection:
 
 def inspect(con: duckdb.DuckDBPyConnection, paths: list[str], max_size: int) -> dict[str, Inspection]:
     """Inspect `paths` together; raises duckdb.Error if any one of them is not valid JSON."""
-    rows = con.execute(_INSPECT_SQL, {"paths": paths, "max_size": max_size}).fetchall()
+    rows = con.execute(_INSPECT_SQL, {"paths": [literal_path(p) for p in paths], "max_size": max_size}).fetchall()
     by_path: dict[str, list[tuple]] = {}
     for row in rows:
         by_path.setdefault(row[0], []).append(row)
@@ -67,13 +61,14 @@ def _judge(path: str, rows: list[tuple]) -> Inspection:
         return Inspection(path, "failed", "empty file: no JSON value")
     if len(rows) > 1:
         return Inspection(path, "failed", f"{len(rows)} JSON values at top level, expected one object")
-    _, _, kind, structure_text, top_keys, summary, key_sets, duplicate_keys, n_samples = rows[0]
-    if kind != "OBJECT":
-        return Inspection(path, "failed", f"top level is {kind.lower()}, expected a JSON object")
-    duplicates = sorted({k for k in top_keys if top_keys.count(k) > 1})
-    if duplicates:
-        return Inspection(path, "failed", f"duplicate top-level key {duplicates[0]!r}")
+    _, _, structure_text, top_keys, summary, key_lists, n_samples = rows[0]
     structure = json.loads(structure_text)
+    if not isinstance(structure, dict):
+        kind = "an array" if isinstance(structure, list) else "a single value"
+        return Inspection(path, "failed", f"top level is {kind}, expected a JSON object")
+    duplicate = _duplicate(top_keys)
+    if duplicate:
+        return Inspection(path, "failed", f"duplicate top-level key {duplicate!r}")
     if "per_sample_results" not in structure and not {"top_k", "num_active_blocks"} <= structure.keys():
         return Inspection(path, "skipped", "not a configuration result (no per_sample_results, top_k or num_active_blocks)")
     problem = _config_problem(structure)
@@ -85,8 +80,9 @@ def _judge(path: str, rows: list[tuple]) -> Inspection:
     element = samples[0] if samples else "NULL"
     if element != "NULL" and not isinstance(element, dict):
         return Inspection(path, "failed", "per_sample_results: every element must be an object")
-    if duplicate_keys:
-        return Inspection(path, "failed", "per_sample_results: an element has a duplicate key")
+    duplicate = next(filter(None, map(_duplicate, key_lists or [])), None)
+    if duplicate:
+        return Inspection(path, "failed", f"per_sample_results: an element has the key {duplicate!r} twice")
     element = element if isinstance(element, dict) else {}
     for name, column_type in SAMPLE_FIELDS.items():
         if name in element:
@@ -105,12 +101,21 @@ def _judge(path: str, rows: list[tuple]) -> Inspection:
         max_crops=values.get("max_crops"),
         n_samples=n_samples or 0,
         sample_keys=sorted(element),
-        uniform_keys=len(key_sets or []) <= 1,
+        uniform_keys=len(key_lists or []) <= 1,
     )
     declared = values.get("num_samples")
     if isinstance(declared, int) and declared != found.n_samples:
         found.warnings.append(f"num_samples says {declared}, per_sample_results has {found.n_samples}")
     return found
+
+
+def _duplicate(keys: list[str] | None) -> str | None:
+    seen = set()
+    for key in keys or ():
+        if key in seen:
+            return key
+        seen.add(key)
+    return None
 
 
 def _config_problem(structure: dict) -> str | None:

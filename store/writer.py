@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from .fields import SAMPLE_FIELDS, STAGE_LATENCIES, struct_type
+from .fields import SAMPLE_FIELDS, STAGE_LATENCIES, literal_path, struct_type
 
 
 @dataclass(frozen=True)
@@ -41,23 +41,40 @@ class FileRow:
 
 _FILE_COLUMNS = list(FileRow.__dataclass_fields__)
 
+_TYPED_SAMPLES = struct_type(SAMPLE_FIELDS) + "[]"
 _SAMPLE_SELECT = ",\n    ".join(f'o.r."{name}"' for name in SAMPLE_FIELDS)
+
+_SAMPLE_ROWS = """
+    SELECT filename, unnest(per_sample_results) AS r, unnest(range(1, len(per_sample_results) + 1)) AS i
+    FROM read_json($paths, columns = $columns, filename = true, format = 'unstructured',
+                   maximum_object_size = $max_size)
+"""
 
 _INSERT_SAMPLES = f"""
 INSERT INTO sample_records
 SELECT
     b.file_id,
     b.config_run_id,
-    CAST(o.i - 1 AS INTEGER),
+    CASE WHEN o.r IS NULL THEN error('per_sample_results[' || (o.i - 1) || '] is null, expected an object')
+         ELSE CAST(o.i - 1 AS INTEGER) END,
     {_SAMPLE_SELECT},
     NULL,
-    CASE WHEN b.has_unknown THEN json_merge_patch(to_json(o.r), $drop_known) END
-FROM (
-    SELECT filename, unnest(per_sample_results) AS r, unnest(range(1, len(per_sample_results) + 1)) AS i
-    FROM read_json($paths, columns = $columns, filename = true, format = 'unstructured',
-                   maximum_object_size = $max_size)
-) o
+    NULL
+FROM ({_SAMPLE_ROWS}) o
 JOIN ingest_batch b ON b.path = o.filename
+"""
+
+# Keys outside the typed columns, kept as JSON; read as raw elements because such keys may be
+# anything JSON allows (empty, or equal to a typed name but for case), which no STRUCT can name.
+_SET_EXTRA = f"""
+UPDATE sample_records s
+SET extra = e.extra
+FROM (
+    SELECT b.file_id, CAST(o.i - 1 AS INTEGER) AS ordinal, json_merge_patch(o.r, $drop_known) AS extra
+    FROM ({_SAMPLE_ROWS}) o
+    JOIN ingest_batch b ON b.path = o.filename
+) e
+WHERE s.file_id = e.file_id AND s.ordinal = e.ordinal
 """
 
 _SET_ABSENT = """
@@ -73,8 +90,8 @@ FROM (
 WHERE s.file_id = $file_id AND s.ordinal = m.ordinal
 """
 
-_NAN_COUNT = " + ".join(f"count_if(isnan({c}))" for c in STAGE_LATENCIES)
-_ZERO_COUNT = " + ".join(f"count_if({c} = 0)" for c in STAGE_LATENCIES)
+_NAN_COUNT = " + ".join(f"coalesce(count_if(isnan({c})), 0)" for c in STAGE_LATENCIES)
+_ZERO_COUNT = " + ".join(f"coalesce(count_if({c} = 0), 0)" for c in STAGE_LATENCIES)
 _COUNT_LOADED = f"""
 SELECT count(*), {_NAN_COUNT}, {_ZERO_COUNT}
 FROM sample_records WHERE list_contains($file_ids, file_id)
@@ -94,7 +111,7 @@ class SampleLoad:
 
 
 def prepare(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("CREATE TEMP TABLE IF NOT EXISTS ingest_batch (path VARCHAR, file_id BIGINT, config_run_id BIGINT, has_unknown BOOLEAN)")
+    con.execute("CREATE TEMP TABLE IF NOT EXISTS ingest_batch (path VARCHAR, file_id BIGINT, config_run_id BIGINT)")
 
 
 def delete_files(con, file_ids: list[int]) -> None:
@@ -130,29 +147,25 @@ def load_samples(con, loads: list[SampleLoad], max_size: int) -> tuple[int, int,
     """Insert the samples of `loads`; return (samples, NaN latencies, 0.0 latencies)."""
     if not loads:
         return 0, 0, 0
-    by_schema: dict[tuple[str, ...], list[SampleLoad]] = {}
-    for load in loads:
-        by_schema.setdefault(load.unknown_keys, []).append(load)
-    for unknown, group in by_schema.items():
-        con.execute("DELETE FROM ingest_batch")
-        con.executemany(
-            "INSERT INTO ingest_batch VALUES (?, ?, ?, ?)",
-            [[g.path, g.file_id, g.config_run_id, bool(unknown)] for g in group],
-        )
-        fields = dict(SAMPLE_FIELDS) | {name: "JSON" for name in unknown}
-        con.execute(
-            _INSERT_SAMPLES,
-            {
-                "paths": [g.path for g in group],
-                "columns": {"per_sample_results": struct_type(fields) + "[]"},
-                "drop_known": json.dumps({name: None for name in SAMPLE_FIELDS}),
-                "max_size": max_size,
-            },
-        )
+    con.execute("DELETE FROM ingest_batch")
+    con.executemany("INSERT INTO ingest_batch VALUES (?, ?, ?)", [[g.path, g.file_id, g.config_run_id] for g in loads])
+    con.execute(_INSERT_SAMPLES, {
+        "paths": [literal_path(g.path) for g in loads],
+        "columns": {"per_sample_results": _TYPED_SAMPLES},
+        "max_size": max_size,
+    })
+    with_extra = [literal_path(g.path) for g in loads if g.unknown_keys]
+    if with_extra:
+        con.execute(_SET_EXTRA, {
+            "paths": with_extra,
+            "columns": {"per_sample_results": "JSON[]"},
+            "drop_known": json.dumps(dict.fromkeys(SAMPLE_FIELDS)),
+            "max_size": max_size,
+        })
     for load in loads:
         if not load.uniform_keys:
             con.execute(
                 _SET_ABSENT,
-                {"keys": list(load.sample_keys), "path": load.path, "file_id": load.file_id, "max_size": max_size},
+                {"keys": list(load.sample_keys), "path": literal_path(load.path), "file_id": load.file_id, "max_size": max_size},
             )
     return con.execute(_COUNT_LOADED, {"file_ids": [load.file_id for load in loads]}).fetchone()

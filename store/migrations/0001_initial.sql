@@ -134,6 +134,7 @@ SELECT
     f.hardware, f.experiment, f.dataset, f.tier, f.variant, f.top_k, f.num_active_blocks,
     s.config_run_id, s.file_id, s.ordinal, s.sample_id,
     TRY_CAST(json_extract_string(s.metadata, '$.example_id') AS BIGINT) AS example_id,
+    s.tier_range,
     s.output_tokens, s.content_tokens, s.ends_with_eos,
     s.actual_image_size, s.actual_num_crops, s.actual_tiling,
     s.target_vision_tokens, s.actual_vision_tokens, s.actual_text_tokens, s.total_sequence_length,
