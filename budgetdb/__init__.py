@@ -25,17 +25,28 @@ def connect(db=None, read_only: bool = True):
 
 
 def url(db=None) -> str:
-    """The SQLAlchemy URL of the store (duckdb-engine), read-only."""
+    """The SQLAlchemy URL of the store (duckdb-engine), read-only.
+
+    An engine made from it cannot be open in the same process as `connect()` (different
+    connection settings); `engine()` can.
+    """
     from budgetdb.store import resolve_db
 
-    return f"duckdb:///{resolve_db(db)}"
+    return f"duckdb:///{resolve_db(db)}?access_mode=read_only"
 
 
 def engine(db=None):
-    """A read-only SQLAlchemy engine on the store; works with `pandas.read_sql`."""
+    """A read-only SQLAlchemy engine on the store; works with `pandas.read_sql`.
+
+    Its connections are opened like `connect()`'s, so both can be open at once in one process
+    (DuckDB refuses two connections to one file with different settings, and duckdb-engine's
+    own connect adds a user-agent setting).
+    """
+    from duckdb_engine import ConnectionWrapper
     from sqlalchemy import create_engine
 
-    from budgetdb.store import open_store
+    from budgetdb.store import open_store, resolve_db
 
-    open_store(db, read_only=True).close()
-    return create_engine(url(db), connect_args={"read_only": True, "config": {"enable_progress_bar": False}})
+    path = resolve_db(db)
+    open_store(path, read_only=True).close()  # a missing or too-new store fails here, with budgetdb's message
+    return create_engine(url(path), creator=lambda: ConnectionWrapper(open_store(path, read_only=True)))

@@ -14,6 +14,7 @@ from .registry import (
     QueryError,
     QueryNotFoundError,
     QueryParamError,
+    QueryRunError,
     QuerySpec,
 )
 from .runner import QueryResult, bind, get, list_queries, run
@@ -25,6 +26,7 @@ __all__ = [
     "QueryNotFoundError",
     "QueryParamError",
     "QueryResult",
+    "QueryRunError",
     "QuerySpec",
     "bind",
     "get",

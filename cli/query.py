@@ -1,0 +1,112 @@
+"""`budgetdb query list|show|run`: the versioned SQL queries behind every figure of the report."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from .options import DbOption, FormatOption, OutputFormat
+from .output import render
+
+query_app = typer.Typer(
+    name="query",
+    help=(
+        "Run the named, versioned SQL queries behind every figure of the budget analysis.\n\n"
+        "Each query is a plain SQL file (queries/<name>.v<N>.sql) with bound parameters; "
+        "NAME is its latest version, NAME@vN a fixed one.\n\n"
+        "Example: budgetdb query run pareto_frontier --param dataset=okvqa --format csv"
+    ),
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+RefArgument = Annotated[str, typer.Argument(metavar="NAME[@vN]", help="Query name (latest version) or name@vN.", show_default=False)]
+ParamOption = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--param", "-p", metavar="NAME=VALUE",
+        help="Set a query parameter; repeat for several. Lists are comma-separated (dataset=okvqa,text-vqa); "
+        "an empty value is NULL. `budgetdb query show NAME` lists the parameters.",
+        show_default=False,
+    ),
+]
+
+
+@query_app.command("list")
+def list_(fmt: FormatOption = OutputFormat.table) -> None:
+    """List every query: name, latest version, description and parameters.
+
+    Parameters are shown as name=default; filters (hardware, experiment, dataset)
+    default to NULL, meaning everything in the store.
+
+    Example: budgetdb query list --format json
+    """
+    from budgetdb import queries
+
+    rows = [(s.name, s.version, s.description, _params_text(s)) for s in queries.list_queries()]
+    typer.echo(render(["name", "version", "description", "params"], rows, fmt), nl=False)
+
+
+@query_app.command()
+def show(ref: RefArgument) -> None:
+    """Print a query's file: its header (parameters, types, defaults, columns) and its SQL.
+
+    The SQL runs as-is in any DuckDB shell on the store once the $parameters are set.
+
+    Example: budgetdb query show budget_range@v1
+    """
+    from budgetdb import queries
+
+    typer.echo(queries.get(ref).sql, nl=False)
+
+
+@query_app.command()
+def run(ref: RefArgument, param: ParamOption = None, db: DbOption = None, fmt: FormatOption = OutputFormat.table) -> None:
+    """Run a query on the store (read-only) and print its rows.
+
+    Parameters not given take their defaults; values are converted to the declared type.
+    JSON output is an array of row objects; NaN never appears in it (null instead).
+
+    Example: budgetdb query run budget_lookup -p budgets=150,200,300 -p dataset=okvqa
+    """
+    from budgetdb import queries
+    from budgetdb.store import open_store
+
+    params = _parse_params(param or [])
+    spec = queries.get(ref)
+    queries.bind(spec, params)  # parameter errors before the store is opened
+    con = open_store(db, read_only=True)
+    try:
+        result = queries.run(con, spec.ref, params)
+    finally:
+        con.close()
+    typer.echo(render(result.columns, result.rows, fmt), nl=False)
+
+
+def _parse_params(pairs: list[str]) -> dict[str, str]:
+    from budgetdb.queries import QueryParamError
+
+    params = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise QueryParamError(f"--param expects NAME=VALUE, got {pair!r}")
+        params[name.strip()] = value
+    return params
+
+
+def _params_text(spec) -> str:
+    return ", ".join(p.name if p.default is None else f"{p.name}={_literal(p.default)}" for p in spec.params)
+
+
+def _literal(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list):
+        return ",".join(map(_literal, value))
+    return str(value)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(query_app)

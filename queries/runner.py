@@ -1,0 +1,88 @@
+"""Bind a query's parameters (declared defaults, coerced values) and run it on a store connection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from .coerce import coerce_value
+import duckdb
+
+from .registry import QueryNotFoundError, QueryParamError, QueryRunError, QuerySpec, load_all
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    spec: QuerySpec
+    params: dict[str, Any]
+    columns: list[str]
+    rows: list[tuple]
+
+    def records(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row)) for row in self.rows]
+
+    def to_pandas(self):
+        import pandas as pd
+
+        return pd.DataFrame.from_records(self.rows, columns=self.columns)
+
+
+def get(ref: str) -> QuerySpec:
+    """`name` (its latest version) or `name@vN`."""
+    name, _, version_text = ref.strip().partition("@")
+    every = load_all()
+    if name not in every:
+        raise QueryNotFoundError(f"no query named {name!r}; the queries are: {', '.join(sorted(every))}")
+    versions = every[name]
+    if not version_text:
+        return versions[max(versions)]
+    valid = ", ".join(f"{name}@v{v}" for v in sorted(versions))
+    number = version_text[1:] if version_text[:1] in ("v", "V") else version_text
+    if not number.isdigit() or int(number) not in versions:
+        raise QueryNotFoundError(f"{name} has no version {version_text!r}; its versions are: {valid}")
+    return versions[int(number)]
+
+
+def list_queries() -> list[QuerySpec]:
+    """The latest version of every query, sorted by name."""
+    return [versions[max(versions)] for _, versions in sorted(load_all().items())]
+
+
+def bind(spec: QuerySpec, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Every declared parameter's value: given (coerced to its type) or its default."""
+    given = dict(params or {})
+    valid = [p.name for p in spec.params]
+    unknown = sorted(set(given) - set(valid))
+    if unknown:
+        raise QueryParamError(
+            f"{spec.ref} has no parameter {', '.join(map(repr, unknown))}; its parameters are: {', '.join(valid) or '(none)'}"
+        )
+    bound = {}
+    for param in spec.params:
+        if param.name not in given:
+            if param.required:
+                raise QueryParamError(f"{spec.ref} needs a value for {param.name} ({param.type}): pass --param {param.name}=VALUE")
+            bound[param.name] = param.default
+            continue
+        try:
+            value = coerce_value(given[param.name], param.type)
+        except ValueError as exc:
+            raise QueryParamError(f"{spec.ref} parameter {param.name} ({param.type}): {exc}") from None
+        if param.choices is not None and value is not None and value not in param.choices:
+            raise QueryParamError(
+                f"{spec.ref} parameter {param.name} must be one of {', '.join(map(str, param.choices))}; got {value!r}"
+            )
+        bound[param.name] = value
+    return bound
+
+
+def run(con, ref: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+    """Run query `ref` on DuckDB connection `con` with `params` bound as named parameters."""
+    spec = get(ref)
+    bound = bind(spec, params)
+    try:
+        cursor = con.execute(spec.sql, bound)
+    except duckdb.Error as exc:
+        raise QueryRunError(f"{spec.ref} failed: {exc}") from exc
+    columns = [d[0] for d in cursor.description]
+    return QueryResult(spec=spec, params=bound, columns=columns, rows=cursor.fetchall())
