@@ -63,9 +63,12 @@ def root(
 
 
 def _register() -> None:
-    from . import store_commands
+    from . import query, report, sql, store_commands
 
     store_commands.register(app)
+    query.register(app)
+    sql.register(app)
+    report.register(app)
 
 
 _register()

@@ -1,0 +1,153 @@
+"""`budgetdb report`: the latency budget analysis as Markdown."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from budgetdb.store.errors import BudgetdbError
+
+from .options import DbOption, WaitOption
+
+
+class Lang(str, Enum):
+    zh = "zh"
+    en = "en"
+
+
+class LatencyStage(str, Enum):
+    T_total = "T_total"
+    T_LLM_prefill = "T_LLM_prefill"
+    vision_prefill = "vision_prefill"
+
+
+class LatencyStat(str, Enum):
+    mean = "mean"
+    p50 = "p50"
+    p95 = "p95"
+    p99 = "p99"
+
+
+def report(
+    db: DbOption = None,
+    lang: Annotated[Lang, typer.Option("--lang", help="Report language: zh (the seed's) or en.")] = Lang.zh,
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--out", "-o", metavar="FILE", help="Write the report to FILE instead of stdout; plot links are relative to its folder.",
+                     dir_okay=False, show_default=False),
+    ] = None,
+    hardware: Annotated[
+        Optional[str], typer.Option("--hardware", metavar="H", help="Only this hardware (e.g. h100). Default: all.", show_default=False)
+    ] = None,
+    experiment: Annotated[
+        Optional[list[str]],
+        typer.Option("--experiment", metavar="E", help="Only this experiment folder; repeat for several. Default: all.", show_default=False),
+    ] = None,
+    dataset: Annotated[
+        Optional[list[str]],
+        typer.Option("--dataset", metavar="D", help="Only this dataset (e.g. okvqa); repeat for several. Default: all.", show_default=False),
+    ] = None,
+    latency_stage: Annotated[
+        LatencyStage,
+        typer.Option("--latency-stage", help="Point latency: T_total, T_LLM_prefill, or vision_prefill (T_vision_total + T_LLM_prefill)."),
+    ] = LatencyStage.T_total,
+    latency_stat: Annotated[
+        LatencyStat, typer.Option("--latency-stat", help="Which statistic of the point latency per config run.")
+    ] = LatencyStat.mean,
+    step: Annotated[
+        float, typer.Option("--step", metavar="MS", help="Budget bounds are rounded up to a multiple of this (ms).")
+    ] = 10.0,
+    coarse_step: Annotated[
+        float,
+        typer.Option("--coarse-step", metavar="MS",
+                     help="The budget list holds every multiple of this between the bounds; also the safer prefill bound (ms)."),
+    ] = 50.0,
+    num: Annotated[int, typer.Option("--num", metavar="N", min=1, help="How many values the np.linspace alternative samples.")] = 10,
+    alpha: Annotated[
+        str, typer.Option("--alpha", metavar="LO-HI", help="The decode soft-penalty weight α, as LO-HI (or one value).")
+    ] = "0.1-0.2",
+    template: Annotated[
+        Optional[list[Path]],
+        typer.Option("--template", metavar="PATH", help="A folder of templates searched before the packaged ones (override one partial, "
+                     "e.g. _footer.md.j2), or a main template file. Repeatable.", show_default=False),
+    ] = None,
+    plots: Annotated[
+        Optional[Path],
+        typer.Option("--plots", metavar="DIR", help="Also write PNG and SVG plots into DIR and link them (needs budgetdb[plots]).",
+                     file_okay=False, show_default=False),
+    ] = None,
+    wait: WaitOption = 0.0,
+) -> None:
+    """Render the latency budget analysis from the store as Markdown.
+
+    The seed's document regenerated from whatever was ingested: prefill statistics, the
+    Pareto frontier per dataset, the cross-dataset aggregate, the recommended budget range
+    and list, plus a budget lookup table and a footer (store, last ingest, scope, counts,
+    query versions and hashes) that makes it reproducible. Same store and options, same bytes.
+
+    Example: budgetdb report --lang en --plots plots -o budget.md
+    """
+    from budgetdb.store import open_store
+    from budgetdb.templates.report import ReportOptions, build_report, parse_alpha
+
+    template_paths, main_template = _templates(template or [])
+    options = ReportOptions(
+        lang=lang.value,
+        hardware=hardware or None,
+        experiments=tuple(experiment or ()),
+        datasets=tuple(dataset or ()),
+        latency_stage=latency_stage.value,
+        latency_stat=latency_stat.value,
+        step=step,
+        coarse_step=coarse_step,
+        num=num,
+        alpha=parse_alpha(alpha),
+        template_paths=template_paths,
+        template=main_template,
+        plots_dir=plots,
+        link_base=out.absolute().parent if out is not None else None,
+    )
+    con = open_store(db, read_only=True, wait=wait)
+    try:
+        text = build_report(con, options)
+    finally:
+        con.close()
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        _write_atomically(out, text)
+
+
+def _templates(paths: list[Path]) -> tuple[tuple[str, ...], str | None]:
+    folders: list[str] = []
+    main = None
+    for path in paths:
+        if path.is_dir():
+            folders.append(str(path))
+        elif path.is_file():
+            folders.append(str(path.parent))
+            main = path.name
+        else:
+            raise BudgetdbError(f"--template {path}: no such file or folder")
+    return tuple(folders), main
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(report)

@@ -1,0 +1,147 @@
+"""`report --plots DIR`: the frontier scatter per dataset and the prefill histogram + CDF, PNG and SVG.
+
+Needs the optional extra (`pip install 'budgetdb[plots]'`). Figures are drawn on the Agg
+canvas without pyplot (no global state), with fixed metadata and SVG ids, so the same store
+and options write the same bytes. Plot labels are English in every report language: the
+default fonts have no CJK glyphs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from budgetdb.store.errors import BudgetdbError
+
+INSTALL_HINT = "pip install 'budgetdb[plots]'"
+FORMATS = ("png", "svg")
+_SAFE = re.compile(r"[^a-z0-9._-]+")
+_RC = {
+    "svg.hashsalt": "budgetdb",
+    "svg.fonttype": "path",
+    "font.family": "DejaVu Sans",
+    "figure.dpi": 100,
+}
+_METADATA = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None}}
+
+
+class PlotsUnavailableError(BudgetdbError):
+    """--plots without matplotlib."""
+
+
+def require_matplotlib() -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise PlotsUnavailableError(f"--plots needs matplotlib, which is not installed: {INSTALL_HINT}") from None
+
+
+def slug(name: str) -> str:
+    """A file-name-safe, stable form of a dataset name; a hash keeps altered names apart."""
+    cleaned = _SAFE.sub("-", name.lower()).strip("-.") or "dataset"
+    if cleaned != name:
+        cleaned += "-" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
+    return cleaned
+
+
+def plain(text: str) -> str:
+    """Data text for matplotlib: `$` would start mathtext, line breaks would break the layout."""
+    return re.sub(r"\s+", " ", text).replace("$", r"\$")
+
+
+def write_plots(context: Mapping[str, Any], records: Mapping[str, Sequence[Mapping[str, Any]]], options) -> dict[str, Any]:
+    """Write every figure into `options.plots_dir`; return the links the templates show.
+
+    {"prefill": {png, svg, alt} or None, "datasets": {dataset: {png, svg, alt}}}
+    """
+    import matplotlib
+
+    from .report import relative_link
+
+    out_dir = Path(options.plots_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    budget = context.get("budget")
+    span = (budget["lower"], budget["upper"]) if budget else None
+    links: dict[str, Any] = {"prefill": None, "datasets": {}}
+
+    def save(figure, stem: str, alt: str) -> dict[str, str]:
+        paths = {}
+        for fmt in FORMATS:
+            path = out_dir / f"{stem}.{fmt}"
+            figure.savefig(path, format=fmt, metadata=_METADATA[fmt])
+            paths[fmt] = relative_link(path, options.link_base)
+        return {**paths, "alt": alt}
+
+    with matplotlib.rc_context(_RC):
+        prefill = context["prefill"]
+        if prefill["n"] > 0 and records.get("prefill_histogram"):
+            figure = _prefill_figure(records["prefill_histogram"], prefill)
+            links["prefill"] = save(figure, "prefill_latency", "T_LLM_prefill histogram and CDF")
+        points = records.get("config_points", [])
+        frontier = records.get("pareto_frontier", [])
+        for dataset in context["datasets"]:
+            name = dataset["name"]
+            mine = [p for p in points if p["dataset"] == name and p.get("excluded") is None]
+            if not mine:
+                continue
+            line = sorted((p for p in frontier if p["dataset"] == name), key=lambda p: (p["latency"], -p["accuracy"]))
+            figure = _frontier_figure(dataset["display"], mine, line, span, context["scope"])
+            links["datasets"][name] = save(figure, f"frontier_{slug(name)}", f"{dataset['display']} accuracy vs latency")
+    return links
+
+
+def _figure():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 4.5), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _frontier_figure(display: str, points, frontier, span, scope):
+    figure = _figure()
+    ax = figure.add_subplot()
+    ax.scatter([p["latency"] for p in points], [p["accuracy"] for p in points], s=18, color="#9aa5b1",
+               label=f"config runs ({len(points)})", zorder=2)
+    if frontier:
+        # a staircase: the best accuracy reachable at each latency
+        ax.plot([p["latency"] for p in frontier], [p["accuracy"] for p in frontier], marker="o", markersize=4,
+                drawstyle="steps-post", color="#d1495b", label=f"Pareto frontier ({len(frontier)})", zorder=3)
+    if span is not None:
+        ax.axvspan(span[0], span[1], color="#edae49", alpha=0.2, label=f"recommended {span[0]:g}-{span[1]:g} ms", zorder=1)
+    ax.set_title(plain(display))
+    ax.set_xlabel(f"latency: {scope['latency_stage']} {scope['latency_stat']} (ms)")
+    ax.set_ylabel("accuracy")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return figure
+
+
+def _prefill_figure(bins, prefill):
+    figure = _figure()
+    ax = figure.add_subplot()
+    lefts = [b["bin_lo"] for b in bins]
+    widths = [b["bin_hi"] - b["bin_lo"] for b in bins]
+    ax.bar(lefts, [b["n"] for b in bins], width=widths, align="edge", color="#30638e", label="samples per bin")
+    ax.set_xlabel("T_LLM_prefill (ms)")
+    ax.set_ylabel("samples")
+    for key, color in (("p5", "#edae49"), ("p95", "#00798c")):
+        ax.axvline(prefill[key], color=color, linestyle="--", label=f"{key} {prefill[key]:.1f} ms")
+    cdf = ax.twinx()
+    cdf.step([bins[0]["bin_lo"]] + [b["bin_hi"] for b in bins], [0.0] + [b["cum_fraction"] for b in bins],
+             where="post", color="#d1495b", label="CDF")
+    cdf.set_ylim(0, 1.02)
+    cdf.set_ylabel("cumulative fraction")
+    handles, labels = ax.get_legend_handles_labels()
+    more_handles, more_labels = cdf.get_legend_handles_labels()
+    ax.legend(handles + more_handles, labels + more_labels, loc="center right", fontsize=8)
+    above = bins[-1]["n_above"]
+    title = f"T_LLM_prefill over {prefill['n']:,} samples"
+    if above:
+        title += f"\n{above:,} above {bins[-1]['bin_hi']:.1f} ms not shown (max {prefill['max']:.1f} ms)"
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, alpha=0.3)
+    return figure

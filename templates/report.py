@@ -1,0 +1,423 @@
+"""`budgetdb report`: run the versioned queries, assemble the report context, render it.
+
+No SQL lives here: every figure comes from a pinned query version through
+`budgetdb.queries.run`, and the footer lists each one with its sha256.
+
+The context the templates see (numbers raw; the templates format them):
+
+    lang, scope {hardware, experiments, datasets, filtered, latency_stage, latency_stat,
+                 step, coarse_step, num}, alpha {lo, hi}
+    sources          roots of the files in scope
+    prefill          prefill_stats row + long_tail; n == 0 when nothing is valid
+    prefill_range    {lower, upper, safe_upper} or None
+    decode           {n, mean, median, p95, output_tokens_mean, per_token_mean} or None
+    datasets         [{name, display, n_points, frontier {n_points, hi, lo} or None, notes, plot}]
+    frontier_count   datasets with a frontier
+    aggregate        budget_range's cross-dataset figures or None
+    budget           {lower, upper, values, items [{value, role}], item_width, num} or None
+    lookup           [{budget, dataset, display, point or None, slack}]
+    plots            {prefill} or None
+    footer           store, last ingest, files/samples/points counted and excluded, queries
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from budgetdb import queries
+from budgetdb.store.errors import BudgetdbError
+
+from . import render, template_name
+from .formatting import dataset_order, display_name
+
+# Pinned versions: a new query version changes a report only when it is pinned here.
+REPORT_QUERIES = {
+    "store_summary": "store_summary@v1",
+    "prefill_stats": "prefill_stats@v1",
+    "decode_stats": "decode_stats@v1",
+    "config_points": "config_points@v1",
+    "frontier_summary": "frontier_summary@v1",
+    "budget_range": "budget_range@v1",
+    "budget_lookup": "budget_lookup@v1",
+}
+PLOT_QUERIES = {
+    "pareto_frontier": "pareto_frontier@v1",
+    "prefill_histogram": "prefill_histogram@v1",
+}
+LATENCY_STAGES = ("T_total", "T_LLM_prefill", "vision_prefill")
+LATENCY_STATS = ("mean", "p50", "p95", "p99")
+# The seed calls the prefill maximum an "extreme long tail"; we say so when max >= 2 x p95.
+LONG_TAIL_FACTOR = 2.0
+
+
+class ReportOptionsError(BudgetdbError):
+    """An option value the report cannot use."""
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    lang: str = "zh"
+    hardware: str | None = None
+    experiments: tuple[str, ...] = ()
+    datasets: tuple[str, ...] = ()
+    latency_stage: str = "T_total"
+    latency_stat: str = "mean"
+    step: float = 10.0
+    coarse_step: float = 50.0
+    num: int = 10
+    alpha: tuple[float, float] = (0.1, 0.2)
+    # user template folders, searched before the packaged templates
+    template_paths: tuple[str, ...] = ()
+    # the main template's name (default report.<lang>.md.j2)
+    template: str | None = None
+    plots_dir: Path | None = None
+    # plot links are relative to this folder (the report file's folder; default: the current one)
+    link_base: Path | None = None
+    budgetdb_version: str = field(default_factory=lambda: _installed_version())
+
+    def __post_init__(self):
+        template_name(self.lang)
+        if self.latency_stage not in LATENCY_STAGES:
+            raise ReportOptionsError(f"unknown latency stage {self.latency_stage!r}; use one of: {', '.join(LATENCY_STAGES)}")
+        if self.latency_stat not in LATENCY_STATS:
+            raise ReportOptionsError(f"unknown latency statistic {self.latency_stat!r}; use one of: {', '.join(LATENCY_STATS)}")
+        for name in ("step", "coarse_step"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ReportOptionsError(f"--{name.replace('_', '-')} must be a positive number of ms, got {value!r}")
+        if not (isinstance(self.num, int) and self.num >= 1):
+            raise ReportOptionsError(f"--num must be a whole number >= 1, got {self.num!r}")
+        lo, hi = self.alpha
+        if not (0 <= lo <= hi and math.isfinite(hi)):
+            raise ReportOptionsError(f"--alpha must be LO-HI with 0 <= LO <= HI (e.g. 0.1-0.2), got {lo}-{hi}")
+
+
+def _installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("budgetdb")
+    except PackageNotFoundError:  # pragma: no cover - an uninstalled tree
+        return "0+unknown"
+
+
+def parse_alpha(text: str) -> tuple[float, float]:
+    """`0.1-0.2` -> (0.1, 0.2); `0.15` -> (0.15, 0.15); `~` works as the separator too."""
+    parts = text.replace("~", "-").split("-")
+    try:
+        values = [float(p) for p in parts if p.strip()]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or len([p for p in parts if p.strip()]) != len(parts):
+        raise ReportOptionsError(f"--alpha takes LO-HI or one value (e.g. 0.1-0.2), got {text!r}")
+    lo, hi = values[0], values[-1]
+    if not (0 <= lo <= hi and math.isfinite(hi)):
+        raise ReportOptionsError(f"--alpha must be LO-HI with 0 <= LO <= HI (e.g. 0.1-0.2), got {text!r}")
+    return lo, hi
+
+
+# -- running the queries --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UsedQuery:
+    ref: str
+    sha256: str
+
+
+def query_params(options: ReportOptions) -> dict[str, Any]:
+    """Every parameter any report query may take; each query gets the ones it declares."""
+    return {
+        "hardware": [options.hardware] if options.hardware else None,
+        "experiment": list(options.experiments) or None,
+        "dataset": list(options.datasets) or None,
+        "latency_stage": options.latency_stage,
+        "latency_stat": options.latency_stat,
+        "step": options.step,
+        "coarse_step": options.coarse_step,
+        "num": options.num,
+    }
+
+
+def run_queries(con, refs: Mapping[str, str], params: Mapping[str, Any]) -> tuple[dict[str, list[dict]], list[UsedQuery]]:
+    records: dict[str, list[dict]] = {}
+    used: list[UsedQuery] = []
+    for key, ref in refs.items():
+        spec = queries.get(ref)
+        declared = {p.name for p in spec.params}
+        result = queries.run(con, ref, {k: v for k, v in params.items() if k in declared})
+        records[key] = result.records()
+        used.append(UsedQuery(spec.ref, spec.sha256))
+    return records, used
+
+
+def build_report(con, options: ReportOptions) -> str:
+    """The report as Markdown text; writes the plots too when `options.plots_dir` is set."""
+    params = query_params(options)
+    records, used = run_queries(con, REPORT_QUERIES, params)
+    plots = None
+    if options.plots_dir is not None:
+        from . import plots as plotting
+
+        plotting.require_matplotlib()
+        plot_records, plot_used = run_queries(con, PLOT_QUERIES, params)
+        records.update(plot_records)
+        used += plot_used
+        context = build_context(records, used, options)
+        plots = plotting.write_plots(context, records, options)
+    context = build_context(records, used, options, plots=plots)
+    name = options.template or template_name(options.lang)
+    return render(name, context, options.template_paths)
+
+
+# -- the context ----------------------------------------------------------------------------------
+
+
+def build_context(
+    records: Mapping[str, Sequence[Mapping[str, Any]]],
+    used: Sequence[UsedQuery],
+    options: ReportOptions,
+    plots: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The template context from the query records (plain dicts, as `QueryResult.records()`)."""
+    summary = _one(records["store_summary"])
+    prefill = _prefill(_one(records["prefill_stats"]))
+    budget_row = _one(records["budget_range"])
+    datasets = _datasets(records, options, plots)
+    aggregate = _aggregate(budget_row)
+    scope = {
+        "hardware": options.hardware,
+        "experiments": list(options.experiments),
+        "datasets": list(options.datasets),
+        "filtered": bool(options.hardware or options.experiments or options.datasets),
+        "latency_stage": options.latency_stage,
+        "latency_stat": options.latency_stat,
+        "step": options.step,
+        "coarse_step": options.coarse_step,
+        "num": options.num,
+    }
+    return {
+        "lang": options.lang,
+        "scope": scope,
+        "alpha": {"lo": options.alpha[0], "hi": options.alpha[1]},
+        "sources": list(summary.get("roots") or []),
+        "prefill": prefill,
+        "prefill_range": _prefill_range(budget_row) if prefill["n"] > 0 else None,
+        "decode": _decode(_one(records["decode_stats"])),
+        "datasets": datasets,
+        "frontier_count": sum(1 for d in datasets if d["frontier"] is not None),
+        "aggregate": aggregate,
+        # the reasons compare the bounds with the aggregate: no budget without it
+        "budget": _budget(budget_row, options) if aggregate is not None else None,
+        "lookup": _lookup(records["budget_lookup"]),
+        "plots": {"prefill": plots.get("prefill")} if plots else None,
+        "footer": _footer(summary, records["config_points"], used, options),
+    }
+
+
+def _one(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    return dict(rows[0]) if rows else {}
+
+
+def _value(value: Any) -> Any:
+    """None for missing numbers (NULL, NaN, inf), so templates test one thing."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _present(*values: Any) -> bool:
+    return all(_value(v) is not None for v in values)
+
+
+def _prefill(row: Mapping[str, Any]) -> dict[str, Any]:
+    keys = ("min", "p5", "p25", "p50", "p75", "p95", "max", "mean", "std")
+    stats = {k: _value(row.get(k)) for k in keys}
+    n = int(row.get("n") or 0)
+    if n > 0 and not _present(*stats.values()):
+        n = 0  # cannot happen with valid SQL; never print half a blockquote
+    stats.update(n=n, n_missing=int(row.get("n_missing") or 0))
+    stats["long_tail"] = n > 0 and stats["max"] >= LONG_TAIL_FACTOR * stats["p95"]
+    return stats
+
+
+def _prefill_range(row: Mapping[str, Any]) -> dict[str, Any] | None:
+    lower, upper, safe = (_value(row.get(k)) for k in ("prefill_lower", "prefill_upper", "prefill_safe_upper"))
+    return {"lower": lower, "upper": upper, "safe_upper": safe} if _present(lower, upper, safe) else None
+
+
+def _decode(row: Mapping[str, Any]) -> dict[str, Any] | None:
+    decode = {
+        "n": int(row.get("n") or 0),
+        "mean": _value(row.get("mean")),
+        "median": _value(row.get("p50")),
+        "p95": _value(row.get("p95")),
+        "output_tokens_mean": _value(row.get("output_tokens_mean")),
+        "per_token_mean": _value(row.get("per_token_mean")),
+    }
+    if decode["n"] == 0 or not _present(decode["mean"], decode["median"], decode["p95"]):
+        return None
+    return decode
+
+
+def _point(row: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    return {
+        "accuracy": _value(row.get(f"{prefix}accuracy")),
+        "latency": _value(row.get(f"{prefix}latency")),
+        "tier": row.get(f"{prefix}tier") or row.get(f"{prefix}variant"),
+        "top_k": row.get(f"{prefix}top_k"),
+        "blocks": row.get(f"{prefix}blocks", row.get(f"{prefix}num_active_blocks")),
+    }
+
+
+def _frontier(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not row or not row.get("n_points"):
+        return None
+    hi, lo = _point(row, "hi_"), _point(row, "lo_")
+    if not _present(hi["accuracy"], hi["latency"], lo["accuracy"], lo["latency"]):
+        return None
+    return {"n_points": int(row["n_points"]), "hi": hi, "lo": lo}
+
+
+def _valid_point(row: Mapping[str, Any]) -> bool:
+    """config_points lists the points the frontier leaves out too, with the reason in `excluded`."""
+    return row.get("excluded") is None
+
+
+def _from_summary(row: Mapping[str, Any]) -> bool:
+    return row.get("latency_source") == "summary"
+
+
+def _datasets(records, options: ReportOptions, plots) -> list[dict[str, Any]]:
+    points = records["config_points"]
+    frontiers = {row["dataset"]: row for row in records["frontier_summary"]}
+    names = dataset_order([row["dataset"] for row in points] + list(frontiers) + list(options.datasets))
+    plot_links = (plots or {}).get("datasets", {})
+    out = []
+    for name in names:
+        mine = [row for row in points if row["dataset"] == name]
+        excluded = sum(1 for row in mine if not _valid_point(row))
+        fallback = sum(1 for row in mine if _valid_point(row) and _from_summary(row))
+        frontier = _frontier(frontiers.get(name))
+        notes = []
+        if excluded and frontier is not None:
+            notes.append({"kind": "excluded", "count": excluded})
+        if fallback:
+            notes.append({"kind": "fallback", "count": fallback})
+        out.append({
+            "name": name,
+            "display": display_name(name),
+            "n_points": len(mine),
+            "frontier": frontier,
+            "notes": notes,
+            "plot": plot_links.get(name),
+        })
+    return out
+
+
+def _aggregate(row: Mapping[str, Any]) -> dict[str, Any] | None:
+    keys = ("min_latency", "max_latency", "mean_min", "mean_max", "median_min", "median_max")
+    values = {k: _value(row.get(k)) for k in keys}
+    if not _present(*values.values()) or row.get("min_dataset") is None or row.get("max_dataset") is None:
+        return None
+    values.update(min_display=display_name(row["min_dataset"]), max_display=display_name(row["max_dataset"]))
+    return values
+
+
+def budget_roles(count: int) -> list[str]:
+    """The seed's comments on the budget list: near the lower bound, low/medium/high, near the upper bound, the upper bound."""
+    if count <= 0:
+        return []
+    if count == 1:
+        return ["both"]
+    if count == 2:
+        return ["near_lower", "upper"]
+    middle = count - 3
+    roles = ["near_lower"]
+    for i in range(middle):
+        position = (i + 0.5) / middle
+        roles.append("low" if position < 1 / 3 else "high" if position > 2 / 3 else "medium")
+    return roles + ["near_upper", "upper"]
+
+
+def _budget(row: Mapping[str, Any], options: ReportOptions) -> dict[str, Any] | None:
+    lower, upper = _value(row.get("lower")), _value(row.get("upper"))
+    values = [_value(v) for v in (row.get("budgets") or [])]
+    if not _present(lower, upper) or not values or not _present(*values):
+        return None
+    from .formatting import num
+
+    return {
+        "lower": lower,
+        "upper": upper,
+        "amounts": values,
+        "entries": [{"value": v, "role": r} for v, r in zip(values, budget_roles(len(values)))],
+        # the seed aligns the comments: `170,   # ...`
+        "item_width": max(len(num(v)) + 1 for v in values) + 3,
+        "num": options.num,
+    }
+
+
+def _lookup(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    order = {name: i for i, name in enumerate(dataset_order(row["dataset"] for row in rows))}
+    out = []
+    for row in sorted(rows, key=lambda r: (r["budget"], order[r["dataset"]])):
+        point = _point(row, "")
+        has_point = _present(point["accuracy"], point["latency"])
+        out.append({
+            "budget": row["budget"],
+            "dataset": row["dataset"],
+            "display": display_name(row["dataset"]),
+            "point": point if has_point else None,
+            "slack": _value(row.get("slack")) if has_point else None,
+        })
+    return out
+
+
+def _footer(summary: Mapping[str, Any], points, used: Sequence[UsedQuery], options: ReportOptions) -> dict[str, Any]:
+    last = summary.get("last_ingest_at")
+    valid = [row for row in points if _valid_point(row)]
+    return {
+        "store_path": summary.get("store_path") or "(in-memory)",
+        "last_ingest_at": _timestamp(last) if last is not None else None,
+        "ingest_version": summary.get("last_ingest_version"),
+        "ingest_runs": int(summary.get("ingest_runs") or 0),
+        "files": {
+            "counted": int(summary.get("files_counted") or 0),
+            "excluded": [{"status": e["status"], "count": int(e["files"])} for e in summary.get("files_excluded") or []],
+        },
+        "samples": {
+            "counted": int(summary.get("samples_counted") or 0),
+            "missing_prefill": int(summary.get("samples_missing_prefill") or 0),
+            "missing_latency": int(summary.get("samples_missing_latency") or 0),
+            "in_excluded_files": int(summary.get("samples_in_excluded_files") or 0),
+        },
+        "points": {
+            "counted": len(valid),
+            "excluded": len(points) - len(valid),
+            "fallback": sum(1 for row in valid if _from_summary(row)),
+        },
+        "template_paths": [str(p) for p in options.template_paths],
+        "budgetdb_version": options.budgetdb_version,
+        "queries": [{"ref": q.ref, "sha256": q.sha256} for q in used],
+    }
+
+
+def _timestamp(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S") + " UTC"
+    return str(value)
+
+
+def relative_link(target: Path, base: Path | None) -> str:
+    """`target` relative to `base` (default: the current folder), with / separators, URL-quoted."""
+    from urllib.parse import quote
+
+    start = Path(base) if base is not None else Path.cwd()
+    rel = os.path.relpath(Path(target).absolute(), start.absolute())
+    return quote(rel.replace(os.sep, "/"), safe="/._-~")
