@@ -6,6 +6,8 @@
 
 One `<name>.v<N>.sql` file per version sits beside this module; `get("name")` is the latest
 version, `get("name@v1")` a fixed one. A published file is never edited (checksums.txt).
+A query may read others (`-- uses: config_points@v1`); `closure("name")` lists every query a
+run executes, and `run` creates those first (registry.py, runner.py).
 """
 
 from .registry import (
@@ -17,7 +19,7 @@ from .registry import (
     QueryRunError,
     QuerySpec,
 )
-from .runner import QueryResult, bind, get, list_queries, run
+from .runner import QueryResult, bind, closure, get, list_queries, run
 
 __all__ = [
     "Param",
@@ -29,6 +31,7 @@ __all__ = [
     "QueryRunError",
     "QuerySpec",
     "bind",
+    "closure",
     "get",
     "list_queries",
     "run",

@@ -14,154 +14,21 @@
 -- param: step DOUBLE = 10 -- rounding step of the range bounds (ms)
 -- param: coarse_step DOUBLE = 50 -- the budget list holds every multiple of this strictly inside the range (ms)
 -- param: num INTEGER = 10 -- how many evenly spaced budgets `linspace` holds
+-- uses: frontier_summary@v1, prefill_stats@v1
 -- returns: min_latency, min_dataset, max_latency, max_dataset, mean_min, mean_max, median_min, median_max, lower, upper, budgets, linspace, prefill_lower, prefill_upper, prefill_safe_upper
 
 WITH args AS (
     SELECT
-        CAST($hardware AS VARCHAR[])    AS hardware,
-        CAST($experiment AS VARCHAR[])  AS experiment,
-        CAST($dataset AS VARCHAR[])     AS dataset,
-        CAST($latency_stage AS VARCHAR) AS latency_stage,
-        CAST($latency_stat AS VARCHAR)  AS latency_stat,
         CASE WHEN $step > 0 THEN CAST($step AS DOUBLE) ELSE error('step must be > 0') END AS step,
         CASE WHEN $coarse_step > 0 THEN CAST($coarse_step AS DOUBLE) ELSE error('coarse_step must be > 0') END AS coarse_step,
-        CAST($num AS INTEGER)           AS num
-),
-
-runs AS (
-    SELECT c.*
-    FROM config_runs c, args a
-    WHERE (a.hardware IS NULL OR list_contains(a.hardware, c.hardware))
-      AND (a.experiment IS NULL OR list_contains(a.experiment, c.experiment))
-      AND (a.dataset IS NULL OR list_contains(a.dataset, c.dataset))
-),
-
--- one latency value per sample: the chosen stage (the samples view already made NaN and 0.0 NULL)
-sample_values AS (
-    SELECT
-        s.config_run_id,
-        CASE WHEN isnan(s.accuracy) THEN NULL ELSE s.accuracy END AS accuracy,
-        CASE a.latency_stage
-            WHEN 'T_total' THEN s.T_total
-            WHEN 'T_LLM_prefill' THEN s.T_LLM_prefill
-            WHEN 'vision_prefill' THEN s.T_vision_total + s.T_LLM_prefill
-        END AS ms
-    FROM samples s
-    CROSS JOIN args a
-    WHERE s.config_run_id IN (SELECT config_run_id FROM runs)
-),
-
-from_samples AS (
-    SELECT
-        config_run_id,
-        count(*)                                 AS n,
-        avg(accuracy)                            AS accuracy,
-        avg(ms)                                  AS mean,
-        quantile_cont(ms, [0.5, 0.95, 0.99])     AS q
-    FROM sample_values
-    GROUP BY config_run_id
-),
-
--- the stored summary of runs without per-sample rows, one row per key; latency_stats wins over aggregate_stats
-summary_entries AS (
-    SELECT r.config_run_id, e.key, 1 AS priority, TRY_CAST(json_extract_string(e.value, '$') AS DOUBLE) AS ms
-    FROM runs r, json_each(r.latency_stats) e
-    WHERE r.config_run_id NOT IN (SELECT config_run_id FROM from_samples)
-    UNION ALL
-    SELECT r.config_run_id, e.key, 2 AS priority, TRY_CAST(json_extract_string(e.value, '$') AS DOUBLE) AS ms
-    FROM runs r, json_each(r.aggregate_stats) e
-    WHERE r.config_run_id NOT IN (SELECT config_run_id FROM from_samples)
-),
-
-summary_values AS (
-    SELECT config_run_id, key, arg_min(ms, priority) AS ms
-    FROM summary_entries
-    WHERE ms IS NOT NULL AND NOT isnan(ms) AND ms <> 0
-    GROUP BY config_run_id, key
-),
-
--- percentiles of a sum are not sums of percentiles: vision_prefill from a summary exists for the mean only
-summary_keys AS (
-    SELECT CASE
-        WHEN latency_stage <> 'vision_prefill' THEN [latency_stage || '_' || latency_stat]
-        WHEN latency_stat = 'mean' THEN ['T_vision_total_mean', 'T_LLM_prefill_mean']
-        ELSE []
-    END AS keys
-    FROM args
-),
-
-from_summary AS (
-    SELECT v.config_run_id, CASE WHEN count(*) = len(k.keys) THEN sum(v.ms) END AS latency
-    FROM summary_values v, summary_keys k
-    WHERE list_contains(k.keys, v.key)
-    GROUP BY v.config_run_id, k.keys
-),
-
-points AS (
-    SELECT
-        r.hardware,
-        r.experiment,
-        r.dataset,
-        r.tier,
-        r.variant,
-        r.top_k,
-        r.num_active_blocks,
-        CASE WHEN fs.config_run_id IS NULL THEN r.num_samples_written ELSE fs.n END AS n,
-        CASE
-            WHEN fs.config_run_id IS NOT NULL THEN fs.accuracy
-            WHEN NOT isnan(r.accuracy) THEN r.accuracy
-        END AS accuracy,
-        CASE
-            WHEN fs.config_run_id IS NULL THEN su.latency
-            WHEN a.latency_stat = 'mean' THEN fs.mean
-            WHEN a.latency_stat = 'p50' THEN fs.q[1]
-            WHEN a.latency_stat = 'p95' THEN fs.q[2]
-            WHEN a.latency_stat = 'p99' THEN fs.q[3]
-        END AS latency,
-        CASE WHEN fs.config_run_id IS NULL THEN 'summary' ELSE 'samples' END AS latency_source,
-        r.config_run_id
-    FROM runs r
-    CROSS JOIN args a
-    LEFT JOIN from_samples fs ON fs.config_run_id = r.config_run_id
-    LEFT JOIN from_summary su ON su.config_run_id = r.config_run_id
-),
-
--- the points the frontier considers: config_points without `excluded`
-eligible AS (
-    SELECT *
-    FROM points
-    WHERE latency > 0 AND accuracy > 0
-),
-
--- q dominates p when acc_q >= acc_p and lat_q <= lat_p, one of them strictly. Over the points of
--- a dataset sorted by latency, p survives when every strictly faster point is less accurate
--- (best_faster < accuracy) and no point of the same latency is more accurate. Exact duplicates
--- both survive. Two window passes, O(n log n); no self-join.
-ranked AS (
-    SELECT
-        *,
-        max(accuracy) OVER (PARTITION BY dataset, latency) AS best_at_latency,
-        max(accuracy) OVER (
-            PARTITION BY dataset ORDER BY latency
-            RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW EXCLUDE GROUP
-        ) AS best_faster
-    FROM eligible
-),
-
-frontier AS (
-    SELECT * EXCLUDE (best_at_latency, best_faster)
-    FROM ranked
-    WHERE accuracy = best_at_latency AND (best_faster IS NULL OR accuracy > best_faster)
+        CAST($num AS INTEGER) AS num
 ),
 
 -- a dataset's latency range: [latency of its lowest-accuracy, of its highest-accuracy frontier point]
 ranges AS (
-    SELECT
-        dataset,
-        first(latency ORDER BY accuracy, latency) AS range_min,
-        first(latency ORDER BY accuracy DESC, latency) AS range_max
-    FROM frontier
-    GROUP BY dataset
+    SELECT dataset, lo_latency AS range_min, hi_latency AS range_max
+    FROM frontier_summary
+    WHERE n_points > 0
 ),
 
 across AS (
@@ -222,21 +89,13 @@ spaced AS (
             )
         END AS linspace
     FROM budget_list l, args a
-),
-
-prefill AS (
-    SELECT quantile_cont(s.T_LLM_prefill, [0.05, 0.95]) AS q
-    FROM samples s, args a
-    WHERE (a.hardware IS NULL OR list_contains(a.hardware, s.hardware))
-      AND (a.experiment IS NULL OR list_contains(a.experiment, s.experiment))
-      AND (a.dataset IS NULL OR list_contains(a.dataset, s.dataset))
 )
 
 SELECT
     s.min_latency, s.min_dataset, s.max_latency, s.max_dataset,
     s.mean_min, s.mean_max, s.median_min, s.median_max,
     s.lower, s.upper, s.budgets, s.linspace,
-    round(floor(round(p.q[1] / a.step, 9)) * a.step, 9)                AS prefill_lower,
-    round(ceil(round(p.q[2] / a.step, 9)) * a.step, 9)                 AS prefill_upper,
-    round(ceil(round(p.q[2] / a.coarse_step, 9)) * a.coarse_step, 9)   AS prefill_safe_upper
-FROM spaced s, prefill p, args a
+    round(floor(round(p.p5 / a.step, 9)) * a.step, 9)                  AS prefill_lower,
+    round(ceil(round(p.p95 / a.step, 9)) * a.step, 9)                  AS prefill_upper,
+    round(ceil(round(p.p95 / a.coarse_step, 9)) * a.coarse_step, 9)    AS prefill_safe_upper
+FROM spaced s, prefill_stats p, args a

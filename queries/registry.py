@@ -8,9 +8,15 @@ A header is the leading block of `--` comment lines:
     --   (a line indented by two or more spaces continues the previous key)
     -- param: dataset VARCHAR[] = NULL -- only these datasets (NULL = all)
     -- param: latency_stat VARCHAR IN ('mean', 'p50') = 'mean' -- which statistic
+    -- uses: config_points@v1
     -- returns: dataset, accuracy, latency
 
 Only the header is parsed; the SQL runs as written, with `$name` bound by DuckDB.
+
+`uses` names the queries this one reads, pinned to a version, as dbt's ref() does: the SQL
+reads each by its bare name as a relation (`FROM config_points`), and the runner creates
+those relations first (see runner.run). A dependency's parameters must be declared here too,
+with the same type, choices and default: it runs with the values bound for this query.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ _PLACEHOLDER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 # String literals, quoted identifiers and comments: no placeholder is looked for inside them.
 _NOT_CODE = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.S)
 _REQUIRED_KEYS = ("name", "version", "description", "returns")
+_OPTIONAL_KEYS = ("uses",)
+_USE = re.compile(r"^(?P<name>[a-z][a-z0-9_]*)@v(?P<version>[1-9][0-9]*)$")
 
 
 class QueryError(BudgetdbError):
@@ -84,6 +92,8 @@ class QuerySpec:
     sql: str
     sha256: str
     file_name: str
+    uses: tuple[str, ...] = ()  # pinned refs (`name@vN`) of the queries this one reads
+
 
     @property
     def ref(self) -> str:
@@ -114,7 +124,9 @@ def parse(file_name: str, text: str) -> QuerySpec:
     if version != match.group("version"):
         raise QueryDefinitionError(f"{file_name}:{version_line}: version {version!r} does not match the file name")
     returns = tuple(column.strip() for column in header["returns"][1].split(",") if column.strip())
-    _check_placeholders(file_name, text, params)
+    uses = _parse_uses(file_name, *header["uses"]) if "uses" in header else ()
+    # with dependencies a parameter may be only passed on to them: link() checks that
+    _check_placeholders(file_name, text, params, check_unused=not uses)
     return QuerySpec(
         name=name,
         version=int(version),
@@ -124,6 +136,7 @@ def parse(file_name: str, text: str) -> QuerySpec:
         sql=text,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         file_name=file_name,
+        uses=uses,
     )
 
 
@@ -150,13 +163,13 @@ def _read_header(file_name: str, text: str):
             if any(p.name == param.name for p, _ in params):
                 raise QueryDefinitionError(f"{file_name}:{number}: parameter {param.name!r} is declared twice")
             params.append((param, number))
-        elif key in _REQUIRED_KEYS:
+        elif key in _REQUIRED_KEYS or key in _OPTIONAL_KEYS:
             if key in header:
                 raise QueryDefinitionError(f"{file_name}:{number}: `{key}` is given twice")
             header[key] = (number, value)
         else:
             raise QueryDefinitionError(
-                f"{file_name}:{number}: unknown header key {key!r}; use {', '.join(_REQUIRED_KEYS)} or param"
+                f"{file_name}:{number}: unknown header key {key!r}; use {', '.join(_REQUIRED_KEYS + _OPTIONAL_KEYS)} or param"
             )
         last_key = key
     return header, params
@@ -191,26 +204,161 @@ def _parse_param(file_name: str, line: int, value: str) -> Param:
     )
 
 
+def _parse_uses(file_name: str, line: int, value: str) -> tuple[str, ...]:
+    refs = [item.strip() for item in value.split(",")]
+    for ref in refs:
+        if not _USE.match(ref):
+            raise QueryDefinitionError(
+                f"{file_name}:{line}: `uses` takes pinned query versions like config_points@v1, separated by commas; got {ref!r}"
+            )
+    if len(set(refs)) != len(refs):
+        raise QueryDefinitionError(f"{file_name}:{line}: `uses` names a query twice")
+    return tuple(refs)
+
+
 def _split_literals(text: str) -> list[str]:
     return [item for item in re.findall(r"'(?:[^']|'')*'|[^,\s][^,]*", text) if item.strip()]
 
 
-def _check_placeholders(file_name: str, text: str, params) -> None:
-    # blank out strings and comments (header included), keeping line numbers
-    code = _NOT_CODE.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
-    if not code.strip():
-        raise QueryDefinitionError(f"{file_name}: no SQL after the header")
+def _code(text: str) -> str:
+    """`text` with strings, quoted identifiers and comments (the header too) blanked, line numbers kept."""
+    return _NOT_CODE.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
+
+
+@lru_cache(maxsize=256)
+def _placeholders(text: str) -> dict[str, int]:
+    """{name: first line} of every `$name` the SQL itself binds."""
+    code = _code(text)
     used: dict[str, int] = {}
     for match in _PLACEHOLDER.finditer(code):
-        line = code.count("\n", 0, match.start()) + 1
-        used.setdefault(match.group(1), line)
+        used.setdefault(match.group(1), code.count("\n", 0, match.start()) + 1)
+    return used
+
+
+def sql_params(spec: QuerySpec) -> tuple[str, ...]:
+    """The parameters the file's own SQL binds (the others are only passed on to its dependencies)."""
+    used = _placeholders(spec.sql)
+    return tuple(p.name for p in spec.params if p.name in used)
+
+
+def _check_placeholders(file_name: str, text: str, params, check_unused: bool) -> None:
+    if not _code(text).strip():
+        raise QueryDefinitionError(f"{file_name}: no SQL after the header")
+    used = _placeholders(text)
     declared = {param.name: line for param, line in params}
     for name, line in sorted(used.items(), key=lambda item: item[1]):
         if name not in declared:
             raise QueryDefinitionError(f"{file_name}:{line}: ${name} is used but not declared with `-- param: {name} ...`")
-    for name, line in declared.items():
-        if name not in used:
-            raise QueryDefinitionError(f"{file_name}:{line}: parameter {name!r} is declared but ${name} is never used")
+    if check_unused:
+        for name, line in declared.items():
+            if name not in used:
+                raise QueryDefinitionError(f"{file_name}:{line}: parameter {name!r} is declared but ${name} is never used")
+
+
+def _header_line(spec: QuerySpec, prefix: str) -> int:
+    """The line of the header that starts with `prefix` (1 when there is none)."""
+    for number, line in enumerate(spec.sql.split("\n"), start=1):
+        if not line.startswith("--"):
+            break
+        if line.startswith(prefix):
+            return number
+    return 1
+
+
+def _param_text(param: Param) -> str:
+    choices = f" IN ({', '.join(map(repr, param.choices))})" if param.choices is not None else ""
+    default = "" if param.required else f" = {'NULL' if param.default is None else repr(param.default)}"
+    return f"{param.name} {param.type}{choices}{default}"
+
+
+# -- dependencies ----------------------------------------------------------------------------------
+
+
+def resolve(every: dict[str, dict[int, QuerySpec]], ref: str) -> QuerySpec | None:
+    """The spec of a pinned `name@vN` in `every`, or None."""
+    match = _USE.match(ref)
+    return every.get(match.group("name"), {}).get(int(match.group("version"))) if match else None
+
+
+def closure(spec: QuerySpec, every: dict[str, dict[int, QuerySpec]]) -> tuple[QuerySpec, ...]:
+    """`spec` and every query it uses, directly or not: each once, each after the queries it
+    reads (depth first, in `uses` order), `spec` last. A cycle or an unknown ref is a
+    QueryDefinitionError naming the file and line of the `uses` that breaks."""
+    order: list[QuerySpec] = []
+    done: set[str] = set()
+
+    def visit(current: QuerySpec, path: tuple[QuerySpec, ...]) -> None:
+        if current.ref in done:
+            return
+        for ref in current.uses:
+            dependency = resolve(every, ref)
+            if dependency is None:
+                name = ref.partition("@")[0]
+                known = ", ".join(f"{name}@v{v}" for v in sorted(every.get(name, {}))) or ", ".join(sorted(every))
+                raise QueryDefinitionError(f"{_uses_line(current)}: uses {ref}, which does not exist; valid: {known}")
+            cycle = [s.ref for s in (*path, current)]
+            if dependency.ref in cycle:
+                chain = " -> ".join(cycle[cycle.index(dependency.ref):] + [dependency.ref])
+                raise QueryDefinitionError(f"{_uses_line(current)}: dependency cycle: {chain}")
+            visit(dependency, (*path, current))
+        done.add(current.ref)
+        order.append(current)
+
+    visit(spec, ())
+    return tuple(order)
+
+
+def _uses_line(spec: QuerySpec) -> str:
+    return f"{spec.file_name}:{_header_line(spec, '-- uses:')}"
+
+
+def _check_dependencies(spec: QuerySpec, every: dict[str, dict[int, QuerySpec]]) -> None:
+    if not spec.uses:
+        return
+    closure(spec, every)  # an unknown ref or a cycle raises here
+    declared = {p.name: p for p in spec.params}
+    code = _code(spec.sql)
+    passed_on: set[str] = set()
+    for ref in spec.uses:
+        dependency = resolve(every, ref)
+        passed_on |= {p.name for p in dependency.params}
+        for param in dependency.params:
+            mine = declared.get(param.name)
+            if mine is None:
+                raise QueryDefinitionError(
+                    f"{_uses_line(spec)}: uses {ref}, whose parameter {param.name!r} is not declared here; "
+                    f"declare it the same way: `-- param: {_param_text(param)}`"
+                )
+            if (mine.type, mine.choices, mine.default, mine.required) != (param.type, param.choices, param.default, param.required):
+                raise QueryDefinitionError(
+                    f"{spec.file_name}:{_header_line(spec, f'-- param: {param.name} ')}: parameter {_param_text(mine)} "
+                    f"differs from {ref}'s {_param_text(param)}; a dependency runs with this query's values, "
+                    "so type, choices and default must be the same"
+                )
+        if not re.search(rf"\b{dependency.name}\b", code):
+            raise QueryDefinitionError(f"{_uses_line(spec)}: uses {ref} but never reads from {dependency.name}")
+    used = _placeholders(spec.sql)
+    for param in spec.params:
+        if param.name not in used and param.name not in passed_on:
+            raise QueryDefinitionError(
+                f"{spec.file_name}:{_header_line(spec, f'-- param: {param.name} ')}: parameter {param.name!r} is declared "
+                f"but neither ${param.name} nor any query it uses reads it"
+            )
+
+
+def link(specs) -> dict[str, dict[int, QuerySpec]]:
+    """{name: {version: spec}} of `specs`, once every `uses` is checked: it names an existing
+    version, no cycle, the dependency's parameters declared alike here, every parameter read
+    by the SQL or a dependency. Errors name the file and line."""
+    every: dict[str, dict[int, QuerySpec]] = {}
+    for spec in specs:
+        if spec.version in every.get(spec.name, {}):
+            raise QueryDefinitionError(f"{spec.file_name}: {spec.ref} is defined twice")
+        every.setdefault(spec.name, {})[spec.version] = spec
+    for versions in every.values():
+        for spec in versions.values():
+            _check_dependencies(spec, every)
+    return every
 
 
 def _package_files() -> dict[str, str]:
@@ -221,12 +369,8 @@ def _package_files() -> dict[str, str]:
 
 @lru_cache(maxsize=1)
 def load_all() -> dict[str, dict[int, QuerySpec]]:
-    """Every packaged query: {name: {version: spec}}."""
-    found: dict[str, dict[int, QuerySpec]] = {}
-    for file_name, text in sorted(_package_files().items()):
-        spec = parse(file_name, text)
-        found.setdefault(spec.name, {})[spec.version] = spec
-    return found
+    """Every packaged query, dependencies checked: {name: {version: spec}}."""
+    return link(parse(file_name, text) for file_name, text in sorted(_package_files().items()))
 
 
 def read_checksums() -> dict[str, str]:

@@ -1,14 +1,16 @@
-"""Bind a query's parameters (declared defaults, coerced values) and run it on a store connection."""
+"""Bind a query's parameters (declared defaults, coerced values) and run it, with the queries it
+uses, on a store connection."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .coerce import coerce_value
 import duckdb
 
-from .registry import QueryNotFoundError, QueryParamError, QueryRunError, QuerySpec, load_all
+from . import registry
+from .coerce import coerce_value
+from .registry import QueryNotFoundError, QueryParamError, QueryRunError, QuerySpec, load_all, sql_params
 
 
 @dataclass(frozen=True)
@@ -17,6 +19,8 @@ class QueryResult:
     params: dict[str, Any]
     columns: list[str]
     rows: list[tuple]
+    # every query that ran: the dependencies in the order they ran, then `spec`
+    executed: tuple[QuerySpec, ...] = ()
 
     def records(self) -> list[dict[str, Any]]:
         return [dict(zip(self.columns, row)) for row in self.rows]
@@ -41,6 +45,12 @@ def get(ref: str) -> QuerySpec:
     if not number.isdigit() or int(number) not in versions:
         raise QueryNotFoundError(f"{name} has no version {version_text!r}; its versions are: {valid}")
     return versions[int(number)]
+
+
+def closure(ref: str) -> tuple[QuerySpec, ...]:
+    """Query `ref` and every query it uses, directly or not: each once, dependencies before the
+    queries that read them, `ref` itself last (the order `run` runs them in)."""
+    return registry.closure(get(ref), load_all())
 
 
 def list_queries() -> list[QuerySpec]:
@@ -77,12 +87,49 @@ def bind(spec: QuerySpec, params: Mapping[str, Any] | None = None) -> dict[str, 
 
 
 def run(con, ref: str, params: Mapping[str, Any] | None = None) -> QueryResult:
-    """Run query `ref` on DuckDB connection `con` with `params` bound as named parameters."""
+    """Run query `ref` on DuckDB connection `con` with `params` bound as named parameters.
+
+    Each query it uses runs first, once, with the same values, into a temporary table named
+    after it (temporary tables work on a read-only connection too); they are dropped again
+    when the query has run or failed.
+    """
     spec = get(ref)
     bound = bind(spec, params)
+    executed = registry.closure(spec, load_all())
+    created: list[str] = []
     try:
-        cursor = con.execute(spec.sql, bound)
+        for dependency in executed[:-1]:
+            _create_temp_table(con, dependency, bound, spec)
+            created.append(dependency.name)
+        try:
+            cursor = con.execute(spec.sql, _own_values(spec, bound))
+            columns = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+        except duckdb.Error as exc:
+            raise QueryRunError(f"{spec.ref} failed: {exc}") from exc
+    finally:
+        _drop_temp_tables(con, created)
+    return QueryResult(spec=spec, params=bound, columns=columns, rows=rows, executed=executed)
+
+
+def _own_values(spec: QuerySpec, bound: Mapping[str, Any]) -> dict[str, Any]:
+    # DuckDB refuses values for parameters a statement does not have
+    return {name: bound[name] for name in sql_params(spec)}
+
+
+def _create_temp_table(con, dependency: QuerySpec, bound: Mapping[str, Any], spec: QuerySpec) -> None:
+    # The one piece of text put into SQL: the dependency's name, a registry identifier ([a-z][a-z0-9_]*).
+    statement = f'CREATE TEMP TABLE "{dependency.name}" AS\n{dependency.sql}'
+    try:
+        con.execute(statement, _own_values(dependency, bound))
     except duckdb.Error as exc:
-        raise QueryRunError(f"{spec.ref} failed: {exc}") from exc
-    columns = [d[0] for d in cursor.description]
-    return QueryResult(spec=spec, params=bound, columns=columns, rows=cursor.fetchall())
+        raise QueryRunError(f"{spec.ref} failed in {dependency.ref}, a query it uses: {exc}") from exc
+
+
+def _drop_temp_tables(con, names: list[str]) -> None:
+    for name in reversed(names):
+        try:
+            con.execute(f'DROP TABLE IF EXISTS temp.main."{name}"')
+        except duckdb.Error:
+            # fails only inside the caller's transaction that an error aborted: its rollback drops them
+            pass

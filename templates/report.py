@@ -1,7 +1,8 @@
 """`budgetdb report`: run the versioned queries, assemble the report context, render it.
 
 No SQL lives here: every figure comes from a pinned query version through
-`budgetdb.queries.run`, and the footer lists each one with its sha256.
+`budgetdb.queries.run`, and the footer lists every query that ran (the queries they use
+included, each once) with its sha256.
 
 The context the templates see (numbers raw; the templates format them):
 
@@ -152,7 +153,7 @@ def run_queries(con, refs: Mapping[str, str], params: Mapping[str, Any]) -> tupl
         declared = {p.name for p in spec.params}
         result = queries.run(con, ref, {k: v for k, v in params.items() if k in declared})
         records[key] = result.records()
-        used.append(UsedQuery(spec.ref, spec.sha256))
+        used += [UsedQuery(ran.ref, ran.sha256) for ran in result.executed]
     return records, used
 
 
@@ -404,7 +405,8 @@ def _footer(summary: Mapping[str, Any], points, used: Sequence[UsedQuery], optio
         },
         "template_paths": [str(p) for p in options.template_paths],
         "budgetdb_version": options.budgetdb_version,
-        "queries": [{"ref": q.ref, "sha256": q.sha256} for q in used],
+        # each once, in the order they first ran (a query others use runs again with each of them)
+        "queries": [{"ref": q.ref, "sha256": q.sha256} for q in dict.fromkeys(used)],
     }
 
 

@@ -151,7 +151,7 @@ def test_bind_fills_defaults_and_coerces_cli_strings():
     assert bound == {
         "hardware": None, "experiment": None, "dataset": ["okvqa", "text-vqa"],
         "latency_stage": "T_total", "latency_stat": "mean",
-        "step": 5.0, "coarse_step": 50.0, "budgets": [170.0, 200.5],
+        "step": 5.0, "coarse_step": 50.0, "num": 10, "budgets": [170.0, 200.5],
     }
     python_values = queries.bind(spec, {"dataset": ["okvqa"], "step": 5, "budgets": (170, 200)})
     assert python_values["dataset"] == ["okvqa"] and python_values["step"] == 5.0

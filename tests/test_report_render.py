@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 
@@ -143,11 +144,18 @@ def test_footer(small_store, small_en, small_zh):
     assert "- **Samples**: counted 12; missing `T_LLM_prefill` 2; missing `T_total` 0; in excluded files 0" in footer
     assert "- **Config points**: counted 6; left out 0" in footer
     from budgetdb import queries
+    from budgetdb.templates.report import REPORT_QUERIES
 
-    for name in ("store_summary", "prefill_stats", "decode_stats", "config_points", "frontier_summary",
-                 "budget_range", "budget_lookup"):
-        spec = queries.get(f"{name}@v1")
-        assert f"  - `{spec.ref}` sha256 `{spec.sha256}`" in footer
+    # every query that ran, the queries they use included (pareto_frontier: frontier_summary's), each once,
+    # in the order they first ran
+    listed = re.findall(r"^  - `([^`]+)` sha256 `([0-9a-f]{64})`$", footer, re.M)
+    first_run = [spec for ref in REPORT_QUERIES.values() for spec in queries.closure(ref)]
+    assert listed == [(spec.ref, spec.sha256) for spec in dict.fromkeys(first_run)]
+    assert [ref for ref, _ in listed] == [
+        "store_summary@v1", "prefill_stats@v1", "decode_stats@v1", "config_points@v1", "pareto_frontier@v1",
+        "frontier_summary@v1", "budget_range@v1", "budget_lookup@v1"]
+    for ref, sha256 in listed:
+        assert sha256 == hashlib.sha256(queries.get(ref).sql.encode("utf-8")).hexdigest()
     assert "## 可复现信息" in small_zh
     assert leak(small_zh) is None and leak(small_en) is None
 
