@@ -19,7 +19,7 @@ from .registry import (
     QueryRunError,
     QuerySpec,
 )
-from .runner import QueryResult, bind, closure, get, list_queries, run
+from .runner import QueryResult, Session, bind, closure, get, list_queries, run
 
 __all__ = [
     "Param",
@@ -30,6 +30,7 @@ __all__ = [
     "QueryResult",
     "QueryRunError",
     "QuerySpec",
+    "Session",
     "bind",
     "closure",
     "get",

@@ -86,30 +86,68 @@ def bind(spec: QuerySpec, params: Mapping[str, Any] | None = None) -> dict[str, 
     return bound
 
 
-def run(con, ref: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+def run(con, ref: str, params: Mapping[str, Any] | None = None, session: "Session | None" = None) -> QueryResult:
     """Run query `ref` on DuckDB connection `con` with `params` bound as named parameters.
 
     Each query it uses runs first, once, with the same values, into a temporary table named
     after it (temporary tables work on a read-only connection too); they are dropped again
-    when the query has run or failed.
+    when the query has run or failed. Within a `Session`, results stay until the session
+    ends, so queries that use the same ones with the same values compute them once.
     """
     spec = get(ref)
     bound = bind(spec, params)
     executed = registry.closure(spec, load_all())
+    if session is not None:
+        for query in executed:
+            session.materialise(query, bound, spec)
+        return _fetch(con, spec, bound, executed, f'SELECT * FROM temp.main."{spec.name}"', {})
     created: list[str] = []
     try:
         for dependency in executed[:-1]:
             _create_temp_table(con, dependency, bound, spec)
             created.append(dependency.name)
-        try:
-            cursor = con.execute(spec.sql, _own_values(spec, bound))
-            columns = [d[0] for d in cursor.description]
-            rows = cursor.fetchall()
-        except duckdb.Error as exc:
-            raise QueryRunError(f"{spec.ref} failed: {exc}") from exc
+        return _fetch(con, spec, bound, executed, spec.sql, _own_values(spec, bound))
     finally:
         _drop_temp_tables(con, created)
-    return QueryResult(spec=spec, params=bound, columns=columns, rows=rows, executed=executed)
+
+
+class Session:
+    """Query results kept as temporary tables for the length of a `with` block."""
+
+    def __init__(self, con):
+        self.con = con
+        self.tables: dict[str, tuple] = {}  # table name -> (ref, values) it holds
+
+    def materialise(self, query: QuerySpec, bound: Mapping[str, Any], spec: QuerySpec) -> None:
+        values = _own_values(query, bound)
+        key = (query.ref, tuple(sorted((k, _hashable(v)) for k, v in values.items())))
+        if self.tables.get(query.name) == key:
+            return
+        _drop_temp_tables(self.con, [query.name] if query.name in self.tables else [])
+        self.tables.pop(query.name, None)
+        _create_temp_table(self.con, query, bound, spec)
+        self.tables[query.name] = key
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _drop_temp_tables(self.con, list(self.tables))
+        self.tables.clear()
+
+
+def _hashable(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _fetch(con, spec: QuerySpec, bound, executed, sql: str, values) -> QueryResult:
+    try:
+        cursor = con.execute(sql, values)
+        columns = [d[0] for d in cursor.description]
+        rows = cursor.fetchall()
+    except duckdb.Error as exc:
+        raise QueryRunError(f"{spec.ref} failed: {exc}") from exc
+    return QueryResult(spec=spec, params=dict(bound), columns=columns, rows=rows, executed=executed)
 
 
 def _own_values(spec: QuerySpec, bound: Mapping[str, Any]) -> dict[str, Any]:
@@ -123,7 +161,8 @@ def _create_temp_table(con, dependency: QuerySpec, bound: Mapping[str, Any], spe
     try:
         con.execute(statement, _own_values(dependency, bound))
     except duckdb.Error as exc:
-        raise QueryRunError(f"{spec.ref} failed in {dependency.ref}, a query it uses: {exc}") from exc
+        where = "" if dependency is spec else f" in {dependency.ref}, a query it uses"
+        raise QueryRunError(f"{spec.ref} failed{where}: {exc}") from exc
 
 
 def _drop_temp_tables(con, names: list[str]) -> None:

@@ -1,4 +1,4 @@
-"""The fields of a result file that the store keeps in typed columns, and what JSON may hold there."""
+"""The per-sample fields the store keeps in typed columns."""
 
 from __future__ import annotations
 
@@ -33,57 +33,8 @@ SAMPLE_FIELDS: dict[str, str] = {
 }
 
 STAGE_LATENCIES = ("T_vision_total", "T_LLM_prefill", "T_LLM_decode", "T_total", "T_decode_per_token")
-
-# top-level keys that identify a configuration (typed in file_records)
-CONFIG_FIELDS: dict[str, str] = {
-    "tier": "VARCHAR",
-    "top_k": "BIGINT",
-    "num_active_blocks": "BIGINT",
-    "max_crops": "BIGINT",
-}
-
-# json_structure() kinds each column type accepts
-_ACCEPTS = {
-    "BIGINT": {"UBIGINT", "BIGINT", "NULL"},
-    "DOUBLE": {"DOUBLE", "UBIGINT", "BIGINT", "NULL"},
-    "BOOLEAN": {"BOOLEAN", "NULL"},
-    "VARCHAR": {"VARCHAR", "NULL"},
-}
-_KIND_WORDS = {
-    "UBIGINT": "an integer",
-    "BIGINT": "an integer",
-    "DOUBLE": "a decimal number",
-    "VARCHAR": "a string",
-    "BOOLEAN": "a boolean",
-    "NULL": "null",
-    "JSON": "mixed or object values",
-}
-_TYPE_WORDS = {"BIGINT": "an integer", "DOUBLE": "a number", "BOOLEAN": "true/false", "VARCHAR": "a string"}
-
-
-def mismatch(column_type: str, structure) -> str | None:
-    """Why a json_structure() value cannot go into a column of `column_type`, or None if it can."""
-    if column_type == "JSON":
-        return None
-    if column_type.endswith("[]"):
-        if structure == "NULL":
-            return None
-        if not isinstance(structure, list):
-            return f"expected a list, found {_describe(structure)}"
-        inner = mismatch(column_type[:-2], structure[0])
-        return None if inner is None else f"list element: {inner}"
-    if isinstance(structure, str) and structure in _ACCEPTS[column_type]:
-        return None
-    return f"expected {_TYPE_WORDS[column_type]}, found {_describe(structure)}"
-
-
-def _describe(structure) -> str:
-    if isinstance(structure, list):
-        return "a list"
-    if isinstance(structure, dict):
-        return "an object"
-    return _KIND_WORDS.get(structure, structure)
-
+# a stage latency over this (one hour), or negative, is no measurement (migration 0002)
+IMPLAUSIBLE_MS = 3_600_000
 
 def struct_type(fields: dict[str, str]) -> str:
     """A DuckDB STRUCT type naming each field, quoted so any key is safe."""

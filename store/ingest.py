@@ -19,14 +19,12 @@ from typing import Callable
 
 import duckdb
 
-from . import ids, writer
+from . import concurrency, ids, samples, writer
 from .discover import Candidate, discover
 from .errors import IngestFailedError
-from .inspect import Inspection, inspect
-from .nesting import max_depth
+from .inspect import Inspection, first_look, inspect
 
 MAX_FILE_BYTES = 1 << 30
-MAX_DEPTH = 64
 BATCH_BYTES = 128 << 20
 OUTCOMES = ("new", "updated", "unchanged", "superseded", "skipped", "failed", "vanished", "pruned")
 
@@ -115,7 +113,9 @@ Progress = Callable[[str, int, int, int, int], None]  # (phase, done, total, sam
 
 def ingest(con: duckdb.DuckDBPyConnection, paths, options: IngestOptions = IngestOptions(),
            progress: Progress | None = None) -> IngestSummary:
-    return _Run(con, options, progress).execute([Path(p) for p in paths])
+    paths = [Path(p) for p in paths]
+    # a fresh run per attempt: another writer's commit may have changed what is stored
+    return concurrency.ingest_until_clean(con, lambda: _Run(con, options, progress).execute(paths))
 
 
 class _Run:
@@ -137,15 +137,18 @@ class _Run:
 
     def execute(self, paths: list[Path]) -> IngestSummary:
         started = time.monotonic()
-        candidates, scanned = discover(paths, self.options.hardware)
+        candidates, scanned, self.unlisted = discover(paths, self.options.hardware)
         self.candidates = {c.path: c for c in candidates}
+        for folder, why in self.unlisted:
+            self.outcomes[folder] = Outcome(folder, folder, "failed",
+                                            f"cannot list this folder: {why}; its files in the store are kept as they are")
         self.stored = self._load_stored()
         to_read = self._classify(candidates)
         plans = self._inspect(to_read)
         self._find_vanished(scanned, [str(p.expanduser().absolute()) for p in paths])
         plans += self._retry_conflict_losers(plans)
         units = self._units(plans)
-        writer.prepare(self.con)
+        samples.prepare(self.con)
         if self.options.strict:
             self._strict_write(units)
         else:
@@ -170,20 +173,23 @@ class _Run:
         ).fetchall()
         return {row[1]: _Stored(*row) for row in rows}
 
-    def _classify(self, candidates: list[Candidate]) -> list[tuple[Candidate, str]]:
+    def _classify(self, candidates: list[Candidate]) -> list[tuple[Candidate, str, Inspection | None]]:
         """Decide which files must be read; hash only those whose size or mtime changed."""
         to_read = []
         for i, c in enumerate(candidates):
             self.progress("scan", i + 1, len(candidates))
             stored = self.stored.get(c.path)
-            if stored and stored.size == c.size and stored.mtime == c.mtime:
+            # a failure without sha256 was about reading the file (permissions, a change under way), not
+            # about its bytes: try again, even if size and mtime are the same (chmod keeps the mtime)
+            judged = stored is not None and (stored.sha256 is not None or stored.status != "failed")
+            if judged and stored.size == c.size and stored.mtime == c.mtime:
                 self._unchanged(c, stored)
                 continue
             if c.size > self.options.max_file_bytes:
                 self._fail(c, f"file is {_size_text(c.size)}, over the {_size_text(self.options.max_file_bytes)} limit")
                 continue
             try:
-                digest, depth = _fingerprint(c.path)
+                digest, found = _fingerprint(c.path)
             except OSError as exc:
                 self._fail(c, f"cannot read: {exc.strerror or exc}")
                 continue
@@ -192,10 +198,10 @@ class _Run:
                 self.touches.append((stored.file_id, c.size, c.mtime))
                 self._unchanged(c, stored)
                 continue
-            if depth > MAX_DEPTH:
-                self._fail(c, f"JSON nested {depth} levels deep, over the limit of {MAX_DEPTH}", digest)
+            if found.status == "failed":
+                self._fail(c, found.reason, digest)
                 continue
-            to_read.append((c, digest))
+            to_read.append((c, digest, found if found.status != "unknown" else None))
         return to_read
 
     def _unchanged(self, c: Candidate, stored: _Stored) -> None:
@@ -204,17 +210,25 @@ class _Run:
         else:
             self._outcome(c, "unchanged")
 
-    def _inspect(self, to_read: list[tuple[Candidate, str]]) -> list[_Plan]:
-        plans = []
-        done = 0
-        for batch in _by_size(to_read, self.options.batch_bytes, key=lambda item: item[0].size):
-            for (c, digest), found in zip(batch, self._inspect_batch([c for c, _ in batch])):
-                plan = self._judge(c, digest, found)
-                if plan:
-                    plans.append(plan)
-            done += len(batch)
-            self.progress("inspect", done, len(to_read))
-        return plans
+    def _inspect(self, to_read: list[tuple[Candidate, str, Inspection | None]]) -> list[_Plan]:
+        """Files the head could not judge take a DuckDB pass, in batches."""
+        found = {c.path: head for c, _, head in to_read if head is not None}
+        rest = [c for c, _, head in to_read if head is None]
+        for batch in _by_size(rest, self.options.batch_bytes, key=lambda c: c.size):
+            found.update(zip((c.path for c in batch), self._inspect_batch(batch)))
+        self.progress("inspect", len(to_read), len(to_read))
+        plans = [self._judge(c, digest, found[c.path]) for c, digest, _ in to_read]
+        return [plan for plan in plans if plan]
+
+    def _inspect_file(self, c: Candidate, digest: str) -> _Plan | None:
+        """Read one stored file again (a shard to pool, a conflict to retry)."""
+        try:
+            _, found = _fingerprint(c.path)
+        except OSError as exc:
+            found = Inspection(c.path, "failed", f"cannot read: {exc.strerror or exc}")
+        if found.status == "unknown":
+            found = self._inspect_batch([c])[0]
+        return self._judge(c, digest, found)
 
     def _inspect_batch(self, batch: list[Candidate]) -> list[Inspection]:
         max_size = max(c.size for c in batch) + 1
@@ -229,9 +243,14 @@ class _Run:
     def _judge(self, c: Candidate, digest: str, found: Inspection) -> _Plan | None:
         if found.status == "skipped":
             self._record(c, digest, "skipped", found.reason)
+            if c.name_dataset:  # the name promised a result: say so, the file may be a broken one
+                self.outcomes[c.path].warnings.append("named like a result file but holds none; skipped")
             return None
         if found.status == "failed":
-            self._fail(c, found.reason, digest)
+            if _stat_changed(c):  # gone or changed since it was hashed: that, not its bytes, made it fail
+                self._fail(c, "changed while being read; run ingest again")
+            else:
+                self._fail(c, found.reason, digest)
             return None
         if c.name_dataset and c.name_dataset != c.dataset:
             found.warnings.append(f"file name says dataset {c.name_dataset!r}, its folder says {c.dataset!r}")
@@ -241,9 +260,10 @@ class _Run:
 
     def _find_vanished(self, scanned: list[str], given: list[str]) -> None:
         prefixes = tuple(s.rstrip(os.sep) + os.sep for s in scanned)
+        unlisted = tuple(folder.rstrip(os.sep) + os.sep for folder, _ in self.unlisted)
         for stored in self.stored.values():
-            if stored.path in self.candidates:
-                continue
+            if stored.path in self.candidates or stored.path.startswith(unlisted):
+                continue  # on disk, or maybe on disk in a folder that could not be listed
             if stored.path.startswith(prefixes) or stored.path in given:
                 if self.options.prune:
                     self.pruned.append(stored)
@@ -263,8 +283,7 @@ class _Run:
         for stored in self.stored.values():
             if (stored.status == "failed" and stored.config_run_id in affected
                     and stored.path in self.candidates and stored.path not in planned):
-                candidate = self.candidates[stored.path]
-                plan = self._judge(candidate, stored.sha256, self._inspect_batch([candidate])[0])
+                plan = self._inspect_file(self.candidates[stored.path], stored.sha256)
                 if plan:
                     retried.append(plan)
         return retried
@@ -354,6 +373,8 @@ class _Run:
                 self._commit()
                 return
             except (duckdb.Error, _Changed) as exc:
+                if concurrency.is_conflict(exc):
+                    raise  # another writer committed first: ingest() retries the run
                 self._rollback()
                 culprit = self._culprit(unit, exc)
                 if culprit is None:
@@ -378,26 +399,27 @@ class _Run:
 
     def _apply_unit(self, unit: list[int]) -> None:
         self._reactivate_shards(unit)
-        loads, rows, supersede = [], [], []
+        decided, supersede = [], []
         for gid in unit:
             for member, status, reason in self._decide(gid):
                 if member.plan:
-                    rows.append(self._plan_row(member.plan, status, reason))
-                    if status == "ingested":
-                        loads.append(self._load(member.plan))
-                    continue
-                if status != member.stored.status:
+                    decided.append((member.plan, status, reason))
+                elif status != member.stored.status:
                     supersede.append((member, reason))
                     self._outcome_stored(member.stored, status, reason)
         writer.delete_files(self.con, [s.file_id for s in self.pruned if s.config_run_id in unit])
-        writer.delete_files(self.con, [self.stored[r.path].file_id for r in rows if r.path in self.stored])
+        writer.delete_files(self.con, [self.stored[p.candidate.path].file_id for p, _, _ in decided if p.candidate.path in self.stored])
         for member, reason in supersede:
-            writer.delete_samples(self.con, [member.stored.file_id])
-            writer.set_status(self.con, member.stored.file_id, "superseded", reason)
+            writer.supersede(self.con, member.stored.file_id, reason)
+        loaded = self._load_samples([p for p, status, _ in decided if status == "ingested"])
+        rows = [self._plan_row(p, status, reason, loaded.get(ids.file_id(p.candidate.path))) for p, status, reason in decided]
         writer.insert_files(self.con, rows, self.now, self.run_id)
-        by_path = {load.path: load for load in loads}
-        samples, nan_count, zero_count = writer.load_samples(self.con, loads, max(self._size(p) for p in by_path) + 1 if loads else 1)
-        self.pending.append((samples, nan_count, zero_count, rows))
+        self.pending.append((loaded, rows))
+
+    def _load_samples(self, plans: list[_Plan]) -> dict[int, samples.Loaded]:
+        loads = [samples.SampleLoad(ids.file_id(p.candidate.path), p.candidate.path, p.config_run_id)
+                 for p in plans if p.inspection.has_samples]
+        return samples.load(self.con, loads, max((self._size(load.path) for load in loads), default=0) + 1)
 
     def _reactivate_shards(self, unit: list[int]) -> None:
         """Shards stored as superseded whose merged file left: read them again to pool them."""
@@ -409,8 +431,7 @@ class _Run:
                     candidate = self.candidates.get(member.path)
                     if candidate is None:
                         continue
-                    found = self._inspect_batch([candidate])[0]
-                    plan = self._judge(candidate, member.stored.sha256, found)
+                    plan = self._inspect_file(candidate, member.stored.sha256)
                     if plan:
                         self.plans[member.path] = plan
 
@@ -443,7 +464,7 @@ class _Run:
         for plan in plans:
             try:
                 self.con.execute("BEGIN TRANSACTION")
-                writer.load_samples(self.con, [self._load(plan)], plan.candidate.size + 1)
+                self._load_samples([plan])
             except duckdb.Error:
                 return plan.candidate.path
             finally:
@@ -453,17 +474,21 @@ class _Run:
     def _drop_plan(self, path: str, exc: Exception) -> None:
         plan = self.plans.pop(path)
         self.dropped.add(path)
-        reason = "changed while being read; run ingest again" if isinstance(exc, _Changed) else _duckdb_message(exc)
-        self._fail(plan.candidate, reason, plan.sha256)
+        # a file that changed or went away since it was listed failed for that, not for its bytes
+        changed = isinstance(exc, _Changed) or _stat_changed(plan.candidate)
+        reason = "changed while being read; run ingest again" if changed else _duckdb_message(exc, path)
+        # no sha256 for a file caught changing: the bytes hashed were never judged, so the next run reads it again
+        self._fail(plan.candidate, reason, None if changed else plan.sha256)
         self._write_loose()
 
     def _commit(self) -> None:
         self.con.execute("COMMIT")
         pending, self.pending = self.pending, []
-        for samples, nan_count, zero_count, rows in pending:
-            self.summary.samples_added += samples
-            self.summary.nan_latencies += nan_count
-            self.summary.zero_latencies += zero_count
+        for loaded, rows in pending:
+            for facts in loaded.values():
+                self.summary.samples_added += facts.n_samples
+                self.summary.nan_latencies += facts.nan_latencies
+                self.summary.zero_latencies += facts.zero_latencies
             for row in rows:
                 previous = self.stored.get(row.path)
                 kind = row.status if row.status in ("superseded", "failed") else ("updated" if previous else "new")
@@ -489,22 +514,28 @@ class _Run:
 
     # -- rows and outcomes ---------------------------------------------------------------------
 
-    def _plan_row(self, plan: _Plan, status: str, reason: str | None) -> writer.FileRow:
+    def _plan_row(self, plan: _Plan, status: str, reason: str | None, loaded: samples.Loaded | None) -> writer.FileRow:
+        """`loaded` is None where the samples were not read (superseded or failed files)."""
         c, found = plan.candidate, plan.inspection
+        warnings = list(found.warnings)
+        shape = found.shape
+        if status == "ingested":
+            loaded = loaded or samples.Loaded()
+            if {"T_vision_encoder", "T_projector"} & set(loaded.sample_keys):
+                shape = "legacy_timing"
+            if isinstance(found.num_samples, int) and found.num_samples != loaded.n_samples:
+                warnings.append(f"num_samples says {found.num_samples}, per_sample_results has {loaded.n_samples}")
+            if loaded.implausible_latencies:
+                warnings.append(f"{loaded.implausible_latencies} stage latencies are negative, infinite or over 1 hour; "
+                                "the samples view shows them as missing")
         return writer.FileRow(
             file_id=ids.file_id(c.path), path=c.path, root=c.root, rel_path=c.rel_path, size=c.size, mtime=c.mtime,
-            sha256=plan.sha256, shape=found.shape, status=status, reason=reason, warnings=found.warnings or None,
+            sha256=plan.sha256, shape=shape, status=status, reason=reason, warnings=warnings or None,
             hardware=c.hardware, experiment=c.experiment, dataset=c.dataset, tier=found.tier, variant=plan.variant,
             top_k=found.top_k, num_active_blocks=found.num_active_blocks, rank=c.rank,
-            config_run_id=plan.config_run_id, n_samples=found.n_samples, sample_keys=found.sample_keys,
-            summary=found.summary,
-        )
-
-    def _load(self, plan: _Plan) -> writer.SampleLoad:
-        found = plan.inspection
-        return writer.SampleLoad(
-            file_id=ids.file_id(plan.candidate.path), path=plan.candidate.path, config_run_id=plan.config_run_id,
-            unknown_keys=tuple(found.unknown_keys), sample_keys=tuple(found.sample_keys), uniform_keys=found.uniform_keys,
+            config_run_id=plan.config_run_id, n_samples=loaded.n_samples if loaded else found.n_samples,
+            # NULL: the file has no per_sample_results list at all (not even an empty one)
+            sample_keys=list(loaded.sample_keys) if loaded and found.has_samples else None, summary=found.summary,
         )
 
     def _size(self, path: str) -> int:
@@ -539,11 +570,19 @@ class _Changed(Exception):
         self.paths = paths
 
 
-def _fingerprint(path: str) -> tuple[str, int]:
-    """sha256 and nesting depth of the file's bytes."""
+def _stat_changed(c: Candidate) -> bool:
+    try:
+        stat = os.stat(c.path)
+    except OSError:
+        return True
+    return stat.st_size != c.size or stat.st_mtime != c.mtime
+
+
+def _fingerprint(path: str) -> tuple[str, Inspection]:
+    """sha256 of the file's bytes, and the first look at them (inspect.first_look)."""
     with open(path, "rb") as handle:
         data = handle.read()
-    return hashlib.sha256(data).hexdigest(), max_depth(data)
+    return hashlib.sha256(data).hexdigest(), first_look(path, data)
 
 
 def _size_text(n: int) -> str:
@@ -569,10 +608,17 @@ def _by_size(items: list, limit: int, key) -> list[list]:
 _ERROR_NOISE = re.compile(r'^(?:Invalid Input|Conversion|IO|Out of Range|Binder) Error: |\s*in file "[^"]*",?|\s*in record/value \d+')
 
 
-def _duckdb_message(exc: Exception) -> str:
+_NOT_AN_OBJECT = re.compile(r"JSON transform error.*Expected OBJECT, but got (\w+)")
+
+
+def _duckdb_message(exc: Exception, path: str | None = None) -> str:
     """DuckDB's first line, without its category and the file name the caller prints anyway."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return _ERROR_NOISE.sub("", text).strip()
+    not_object = _NOT_AN_OBJECT.search(text)
+    if not_object:  # the one JSON transform at load time reads per_sample_results as objects
+        return f"per_sample_results: every element must be an object, found {not_object.group(1).lower()}"
+    text = _ERROR_NOISE.sub("", text).strip()
+    return text.removeprefix(f"{path}: ") if path else text
 
 
 def _version() -> str:

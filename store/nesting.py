@@ -1,16 +1,19 @@
-"""How deeply a JSON text nests, measured without parsing it.
+"""The shape of a JSON text read off its brackets, without parsing it.
 
 DuckDB's JSON functions recurse and crash the process on very deep documents, so ingest
-measures the depth first, at several hundred MB/s, and refuses deep files by name.
+measures the depth first and refuses deep files by name. The same pass counts the keys of
+the top-level object, which lets ingest read a result file's top-level keys from the few
+kilobytes before `per_sample_results` instead of parsing the whole file twice.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
-_STRUCTURAL = b'"[]{}'
+_STRUCTURAL = b'"[]{}:'
 _OTHER_BYTES = bytes(b for b in range(256) if b not in _STRUCTURAL)
 _STRING = re.compile(rb'"[^"]*"')
 _STEP = np.zeros(256, dtype=np.int8)
@@ -18,19 +21,45 @@ _STEP[list(b"[{")] = 1
 _STEP[list(b"]}")] = -1
 
 
-def max_depth(data: bytes) -> int:
-    """The deepest nesting of arrays/objects in `data` (brackets inside strings do not count).
+@dataclass(frozen=True)
+class Skeleton:
+    """The structural characters of a JSON text, with the nesting depth after each one."""
 
-    Escaped backslashes and quotes are dropped first, so every remaining quote opens or
-    closes a string; then only quotes and brackets are kept, empty-of-brackets strings
-    (adjacent quote pairs) vanish, and what strings remain are cut out before counting.
-    """
+    chars: np.ndarray
+    depth: np.ndarray
+
+    @property
+    def max_depth(self) -> int:
+        return int(self.depth.max()) if len(self.depth) else 0
+
+    @property
+    def end_depth(self) -> int:
+        return int(self.depth[-1]) if len(self.depth) else 0
+
+    def keys_at(self, level: int) -> int:
+        """Keys of the objects open at `level` (colons outside strings separate key and value)."""
+        return int(np.count_nonzero((self.chars == ord(":")) & (self.depth == level)))
+
+    def count_below(self, level: int) -> int:
+        return int(np.count_nonzero(self.depth < level))
+
+    def objects_opened_at(self, level: int) -> int:
+        return int(np.count_nonzero((self.chars == ord("{")) & (self.depth == level)))
+
+
+def skeleton(data: bytes) -> Skeleton:
+    """Escaped backslashes and quotes are dropped first, so every remaining quote opens or
+    closes a string; then only quotes, brackets and colons are kept, bracket-free strings
+    (adjacent quote pairs) vanish, and the strings that remain are cut out before counting."""
     for escaped in (b"\\\\", b'\\"'):
         if escaped in data:
             data = data.replace(escaped, b"")
-    skeleton = data.translate(None, _OTHER_BYTES).replace(b'""', b"")
-    if b'"' in skeleton:
-        skeleton = _STRING.sub(b"", skeleton)
-    if not skeleton:
-        return 0
-    return int(np.cumsum(_STEP[np.frombuffer(skeleton, dtype=np.uint8)], dtype=np.int64).max())
+    kept = data.translate(None, _OTHER_BYTES).replace(b'""', b"")
+    if b'"' in kept:
+        kept = _STRING.sub(b"", kept)
+    chars = np.frombuffer(kept, dtype=np.uint8)
+    return Skeleton(chars, np.cumsum(_STEP[chars], dtype=np.int64))
+
+
+def max_depth(data: bytes) -> int:
+    return skeleton(data).max_depth

@@ -13,18 +13,14 @@ _JSON_FIELDS = [name for name, kind in SAMPLE_FIELDS.items() if kind == "JSON"]
 def rebuild_result(con, path: str) -> dict:
     """The file at `path` (absolute, as stored) rebuilt from the store: top-level keys and,
     for stored samples, per_sample_results in file order."""
-    row = con.execute(
-        "SELECT file_id, summary, sample_keys, status FROM file_records WHERE path = ?", [path]
-    ).fetchone()
+    row = con.execute("SELECT file_id, summary, status, sample_keys FROM file_records WHERE path = ?", [path]).fetchone()
     if row is None or row[1] is None:
         raise BudgetdbError(f"{path}: no stored result file at that path")
-    file_id, summary, sample_keys, status = row
+    file_id, summary, status, sample_keys = row
     result = json.loads(summary)
-    if status != "ingested":
+    if status != "ingested" or sample_keys is None:  # sample_keys NULL: the file had no per_sample_results
         return result
-    result["per_sample_results"] = [
-        _sample(record, sample_keys) for record in _records(con, file_id)
-    ]
+    result["per_sample_results"] = [_sample(record) for record in _records(con, file_id)]
     return result
 
 
@@ -37,17 +33,15 @@ def _records(con, file_id: int):
             yield dict(zip(columns, values))
 
 
-def _sample(record: dict, sample_keys: list[str]) -> dict:
+def _sample(record: dict) -> dict:
+    """Typed columns for the known keys the sample has (all but `absent`), then `extra`."""
     absent = set(record["absent"] or ())
-    extra = json.loads(record["extra"]) if record["extra"] is not None else {}
     sample = {}
-    for key in sample_keys:
+    for key in SAMPLE_FIELDS:
         if key in absent:
             continue
-        if key in extra:
-            sample[key] = extra[key]
-        elif key in _JSON_FIELDS:
-            sample[key] = json.loads(record[key]) if record[key] is not None else None
-        else:
-            sample[key] = record[key]
+        value = record[key]
+        sample[key] = json.loads(value) if key in _JSON_FIELDS and value is not None else value
+    if record["extra"] is not None:
+        sample.update(json.loads(record["extra"]))
     return sample

@@ -148,12 +148,13 @@ def query_params(options: ReportOptions) -> dict[str, Any]:
 def run_queries(con, refs: Mapping[str, str], params: Mapping[str, Any]) -> tuple[dict[str, list[dict]], list[UsedQuery]]:
     records: dict[str, list[dict]] = {}
     used: list[UsedQuery] = []
-    for key, ref in refs.items():
-        spec = queries.get(ref)
-        declared = {p.name for p in spec.params}
-        result = queries.run(con, ref, {k: v for k, v in params.items() if k in declared})
-        records[key] = result.records()
-        used += [UsedQuery(ran.ref, ran.sha256) for ran in result.executed]
+    with queries.Session(con) as session:  # a query several others use runs once
+        for key, ref in refs.items():
+            spec = queries.get(ref)
+            declared = {p.name for p in spec.params}
+            result = queries.run(con, ref, {k: v for k, v in params.items() if k in declared}, session=session)
+            records[key] = result.records()
+            used += [UsedQuery(ran.ref, ran.sha256) for ran in result.executed]
     return records, used
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from budgetdb.store import demo, writer
+from budgetdb.store import demo, samples
 from budgetdb.store.errors import IngestFailedError
 from ingest_support import (
     expected_runs, file_name, load, make, open_rw, outcomes, run, store_digest, table_rows, write_json,
@@ -249,7 +249,7 @@ def test_without_strict_the_other_files_land(tree):
 def test_strict_failure_while_writing_leaves_the_store_unchanged(tree, monkeypatch):
     con = open_rw(tree.parent / "s.duckdb")
     before = store_digest(con, keep_times=True)
-    real, calls = writer.load_samples, []
+    real, calls = samples.load, []
 
     def failing(*args, **kwargs):
         calls.append(1)
@@ -257,7 +257,7 @@ def test_strict_failure_while_writing_leaves_the_store_unchanged(tree, monkeypat
             raise duckdb.ConversionException("simulated failure while loading")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(writer, "load_samples", failing)
+    monkeypatch.setattr(samples, "load", failing)
     with pytest.raises(IngestFailedError):
         run(con, tree, strict=True, batch_bytes=1)
     assert len(calls) >= 5
@@ -271,7 +271,7 @@ class _Killed(BaseException):
 def test_interrupted_run_leaves_whole_units_and_the_next_run_finishes(tree, monkeypatch):
     db = tree.parent / "s.duckdb"
     con = open_rw(db)
-    real, calls = writer.load_samples, []
+    real, calls = samples.load, []
 
     def dying(*args, **kwargs):
         calls.append(1)
@@ -279,11 +279,11 @@ def test_interrupted_run_leaves_whole_units_and_the_next_run_finishes(tree, monk
             raise _Killed()
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(writer, "load_samples", dying)
+    monkeypatch.setattr(samples, "load", dying)
     with pytest.raises(_Killed):
         run(con, tree, batch_bytes=1)
     con.close()
-    monkeypatch.setattr(writer, "load_samples", real)
+    monkeypatch.setattr(samples, "load", real)
     con = open_rw(db)
     landed = con.execute("SELECT count(*) FROM config_runs").fetchone()[0]
     assert landed == 29  # units 1..29 committed, nothing of the 30th
@@ -298,10 +298,10 @@ def test_interrupted_run_leaves_whole_units_and_the_next_run_finishes(tree, monk
 
 _KILLABLE = """
 import sys, time
-from budgetdb.store import open_store, writer
+from budgetdb.store import open_store, samples
 from budgetdb.store.ingest import IngestOptions, ingest
 
-real, calls = writer.load_samples, []
+real, calls = samples.load, []
 
 def stalling(*args, **kwargs):
     out = real(*args, **kwargs)
@@ -311,7 +311,7 @@ def stalling(*args, **kwargs):
         time.sleep(60)
     return out
 
-writer.load_samples = stalling
+samples.load = stalling
 con = open_store(sys.argv[2], read_only=False)
 ingest(con, [sys.argv[1]], IngestOptions(batch_bytes=1))
 """
