@@ -17,11 +17,14 @@ except PackageNotFoundError:  # pragma: no cover - running from an uninstalled t
     __version__ = "0+unknown"
 
 
-def connect(db=None, read_only: bool = True):
-    """A DuckDB connection to the store (`db`, else $BUDGETDB_DB, else ./budget.duckdb)."""
+def connect(db=None, read_only: bool = True, data_path=None):
+    """A DuckDB connection to the store (`db`, else $BUDGETDB_DB, else ./budget.duckdb).
+
+    `db` may be a DuckLake (`ducklake:...`, docs/scale.md); `data_path` is its --data-path.
+    """
     from budgetdb.store import open_store
 
-    return open_store(db, read_only=read_only)
+    return open_store(db, read_only=read_only, data_path=data_path)
 
 
 def url(db=None) -> str:
@@ -30,12 +33,19 @@ def url(db=None) -> str:
     An engine made from it cannot be open in the same process as `connect()` (different
     connection settings); `engine()` can.
     """
-    from budgetdb.store import resolve_db
+    from budgetdb.store import locate
+    from budgetdb.store.errors import BudgetdbError
 
-    return f"duckdb:///{resolve_db(db)}?access_mode=read_only"
+    location = locate(db)
+    if location.is_lake:
+        raise BudgetdbError(
+            f"{location.label} is a DuckLake: no SQLAlchemy URL can attach it; "
+            f"in Python use budgetdb.engine({location.label!r})"
+        )
+    return f"duckdb:///{location.path}?access_mode=read_only"
 
 
-def engine(db=None):
+def engine(db=None, data_path=None):
     """A read-only SQLAlchemy engine on the store; works with `pandas.read_sql`.
 
     Its connections are opened like `connect()`'s, so both can be open at once in one process
@@ -45,8 +55,9 @@ def engine(db=None):
     from duckdb_engine import ConnectionWrapper
     from sqlalchemy import create_engine
 
-    from budgetdb.store import open_store, resolve_db
+    from budgetdb.store import locate, open_store
 
-    path = resolve_db(db)
-    open_store(path, read_only=True).close()  # a missing or too-new store fails here, with budgetdb's message
-    return create_engine(url(path), creator=lambda: ConnectionWrapper(open_store(path, read_only=True)))
+    location = locate(db, data_path)
+    open_store(location, read_only=True).close()  # a missing or too-new store fails here, with budgetdb's message
+    dialect_url = "duckdb:///:memory:" if location.is_lake else url(location)  # the creator makes the connections
+    return create_engine(dialect_url, creator=lambda: ConnectionWrapper(open_store(location, read_only=True)))

@@ -63,12 +63,13 @@ def root(
 
 
 def _register() -> None:
-    from . import query, report, sql, store_commands
+    from . import export, query, report, sql, store_commands
 
     store_commands.register(app)
     query.register(app)
     sql.register(app)
     report.register(app)
+    export.register(app)
 
 
 _register()

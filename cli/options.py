@@ -13,7 +13,21 @@ DbOption = Annotated[
     typer.Option(
         "--db",
         envvar="BUDGETDB_DB",
-        help="Store to use: a DuckDB file. Default ./budget.duckdb; $BUDGETDB_DB overrides the default.",
+        help="Store to use: a DuckDB file, or a DuckLake: ducklake:PATH.ducklake (catalog in a local file) or "
+        "'ducklake:postgres:dbname=... host=... port=... user=...' (shared catalog, many writers; docs/scale.md). "
+        "Default ./budget.duckdb; $BUDGETDB_DB overrides the default.",
+        show_default=False,
+    ),
+]
+
+DataPathOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--data-path",
+        envvar="BUDGETDB_DATA_PATH",
+        metavar="DIR",
+        help="DuckLake only: the folder (or s3:// prefix) of the Parquet files. Needed when a lake is created; "
+        "afterwards the catalog knows it (a reader may pass its own mount of the same folder).",
         show_default=False,
     ),
 ]

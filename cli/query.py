@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .options import DbOption, FormatOption, OutputFormat
+from .options import DataPathOption, DbOption, FormatOption, OutputFormat, WaitOption
 from .output import render
 
 query_app = typer.Typer(
@@ -62,7 +62,8 @@ def show(ref: RefArgument) -> None:
 
 
 @query_app.command()
-def run(ref: RefArgument, param: ParamOption = None, db: DbOption = None, fmt: FormatOption = OutputFormat.table) -> None:
+def run(ref: RefArgument, param: ParamOption = None, db: DbOption = None, data_path: DataPathOption = None,
+        fmt: FormatOption = OutputFormat.table, wait: WaitOption = 0.0) -> None:
     """Run a query on the store (read-only) and print its rows.
 
     Parameters not given take their defaults; values are converted to the declared type.
@@ -76,7 +77,7 @@ def run(ref: RefArgument, param: ParamOption = None, db: DbOption = None, fmt: F
     params = _parse_params(param or [])
     spec = queries.get(ref)
     queries.bind(spec, params)  # parameter errors before the store is opened
-    con = open_store(db, read_only=True)
+    con = open_store(db, read_only=True, wait=wait, data_path=data_path)
     try:
         result = queries.run(con, spec.ref, params)
     finally:

@@ -12,7 +12,7 @@ import typer
 
 from budgetdb.store.errors import BudgetdbError
 
-from .options import DbOption, WaitOption
+from .options import DataPathOption, DbOption, WaitOption
 
 
 class Lang(str, Enum):
@@ -35,6 +35,7 @@ class LatencyStat(str, Enum):
 
 def report(
     db: DbOption = None,
+    data_path: DataPathOption = None,
     lang: Annotated[Lang, typer.Option("--lang", help="Report language: zh (the seed's) or en.")] = Lang.zh,
     out: Annotated[
         Optional[Path],
@@ -112,7 +113,7 @@ def report(
         plots_dir=plots,
         link_base=out.absolute().parent if out is not None else None,
     )
-    con = open_store(db, read_only=True, wait=wait)
+    con = open_store(db, read_only=True, wait=wait, data_path=data_path)
     try:
         text = build_report(con, options)
     finally:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .options import DbOption, FormatOption, OutputFormat
+from .options import DataPathOption, DbOption, FormatOption, OutputFormat, WaitOption
 from .output import render
 
 
@@ -22,6 +22,7 @@ def sql(
         typer.Option("--file", "-f", metavar="FILE", help="Read the SQL from FILE instead (- for stdin).", show_default=False),
     ] = None,
     db: DbOption = None,
+    data_path: DataPathOption = None,
     fmt: FormatOption = OutputFormat.table,
     max_rows: Annotated[
         int, typer.Option("--max-rows", min=0, help="Print at most this many rows (0: all); says so on stderr when it cut.")
@@ -29,6 +30,7 @@ def sql(
     time_limit: Annotated[
         float, typer.Option("--time-limit", min=0, help="Stop the query after this many seconds (0: no limit).")
     ] = 30.0,
+    wait: WaitOption = 0.0,
 ) -> None:
     """Run your own SQL on the store, read-only.
 
@@ -46,7 +48,7 @@ def sql(
     text = _read_sql(query, file)
     if not text.strip():
         raise QueryRunError("no SQL given: pass it as an argument or with -f FILE")
-    con = open_store(db, read_only=True)
+    con = open_store(db, read_only=True, wait=wait, data_path=data_path)
     try:
         result = run_sql(con, text, max_rows=max_rows, time_limit=time_limit)
     finally:

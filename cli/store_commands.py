@@ -8,13 +8,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from .options import DbOption, FormatOption, OutputFormat, PathArgument, WaitOption
+from .options import DataPathOption, DbOption, FormatOption, OutputFormat, PathArgument, WaitOption
 from .output import render
 
 
 def ingest(
     paths: PathArgument,
     db: DbOption = None,
+    data_path: DataPathOption = None,
     hardware: Annotated[
         Optional[str],
         typer.Option("--hardware", help="Hardware name for files outside a core_exp_<hw> folder (default: unknown)."),
@@ -39,7 +40,7 @@ def ingest(
     from budgetdb.store.ingest import IngestOptions
     from budgetdb.store.ingest import ingest as run_ingest
 
-    con = open_store(db, read_only=False, wait=wait)
+    con = open_store(db, read_only=False, wait=wait, data_path=data_path)
     try:
         with _progress() as progress:
             summary = run_ingest(con, paths, IngestOptions(hardware=hardware, prune=prune, strict=strict), progress)
@@ -67,18 +68,19 @@ def ingest(
         raise typer.Exit(1)
 
 
-def info(db: DbOption = None, wait: WaitOption = 0.0, fmt: FormatOption = OutputFormat.table) -> None:
+def info(db: DbOption = None, data_path: DataPathOption = None, wait: WaitOption = 0.0,
+         fmt: FormatOption = OutputFormat.table) -> None:
     """Show what the store holds: schema version, size, last ingest, and per
     hardware x experiment x dataset the config runs, samples and files.
 
     Example: budgetdb info --db results.duckdb
     """
-    from budgetdb.store import open_store, resolve_db
+    from budgetdb.store import locate, open_store
     from budgetdb.store.info import store_info
 
-    con = open_store(db, read_only=True, wait=wait)
+    con = open_store(db, read_only=True, wait=wait, data_path=data_path)
     try:
-        found = store_info(con, resolve_db(db))
+        found = store_info(con, locate(db, data_path))
     finally:
         con.close()
     if fmt is OutputFormat.table:

@@ -27,3 +27,7 @@ class FileProblem(BudgetdbError):
 
 class IngestFailedError(BudgetdbError):
     """--strict: a file failed, the store was left unchanged."""
+
+
+class StoreConflictError(BudgetdbError):
+    """Other writers kept committing conflicting changes to a shared (DuckLake) store."""

@@ -35,15 +35,31 @@ class StoreInfo:
     rows: list[tuple]
 
 
-def store_info(con, path) -> StoreInfo:
+def store_info(con, location) -> StoreInfo:
+    """`location`: the store's StoreLocation (or a DuckDB file's path)."""
+    from .connection import locate
+
+    location = locate(location)
     last = con.execute("SELECT max(finished_at) FROM ingest_runs").fetchone()[0]
     version = migrations.current_version(con)
+    size = _size(con, location)
     result = con.execute(_CONTENTS_SQL)
     return StoreInfo(
-        path=str(path),
+        path=location.label,
         schema_version=version,
-        size_bytes=os.path.getsize(path) if os.path.exists(path) else 0,
+        size_bytes=size,
         last_ingest=last,
         columns=[d[0] for d in result.description],
         rows=result.fetchall(),
     )
+
+
+def _size(con, location) -> int:
+    """The file's bytes; for a DuckLake its Parquet files' (and a local catalog file's)."""
+    path = location.path
+    size = os.path.getsize(path) if path is not None and os.path.exists(path) else 0
+    if location.is_lake:
+        size += con.execute(
+            "SELECT coalesce(sum(file_size_bytes + delete_file_size_bytes), 0) FROM ducklake_table_info(current_database())"
+        ).fetchone()[0]
+    return int(size)

@@ -1,0 +1,46 @@
+"""`budgetdb export --parquet DIR`: the public views as Parquet for other tools."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .options import DataPathOption, DbOption, FormatOption, OutputFormat, WaitOption
+from .output import render
+
+
+def export(
+    parquet: Annotated[
+        Path,
+        typer.Option("--parquet", metavar="DIR", help="Folder to write DIR/<view>/hardware=<h>/dataset=<d>/*.parquet into.",
+                     file_okay=False, show_default=False),
+    ],
+    db: DbOption = None,
+    data_path: DataPathOption = None,
+    wait: WaitOption = 0.0,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Export the samples, config_runs and files views as hive-partitioned Parquet.
+
+    One folder per view under DIR, partitioned by hardware and dataset, for Spark, Trino or
+    pandas (pyarrow) users. The store is only read; the three views come from one snapshot.
+    An existing export of a view in DIR is replaced.
+
+    Example: budgetdb export --parquet exports/ && python -c "import duckdb; print(duckdb.sql(\\"SELECT count(*) FROM read_parquet('exports/samples/**/*.parquet', hive_partitioning=true)\\"))"
+    """
+    from budgetdb.store import open_store
+    from budgetdb.store.export import export_parquet
+
+    con = open_store(db, read_only=True, wait=wait, data_path=data_path)
+    try:
+        exported = export_parquet(con, parquet)
+    finally:
+        con.close()
+    rows = [(e.view, e.rows, e.files, str(e.path)) for e in exported]
+    typer.echo(render(["view", "rows", "files", "path"], rows, fmt), nl=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(export)

@@ -1,0 +1,153 @@
+"""Many writers on one store: retry write conflicts, and never keep a file's rows twice.
+
+A DuckDB file has one writer at a time (its lock; `--wait`). A DuckLake on PostgreSQL takes many
+at once, with optimistic concurrency: a commit that logically conflicts with one made since the
+transaction began fails ("Transaction conflict ..."; DuckLake's deletes and updates conflict
+with any concurrent insert into the same table). Such a failure is retried here, with
+exponential backoff and jitter, and reported only when it persists.
+
+Ingest needs one more guard. DuckLake has no UNIQUE constraint, and two transactions that
+both insert a file that was not stored yet do not conflict, so two writers ingesting the same
+file at the same moment would both land it. Rather than serialise every writer, each ingest
+run checks after it committed (and before it starts) that no file is stored twice; a doubled
+file is marked stale and rewritten by the next attempt, whose delete-and-insert of that file
+removes both copies in one transaction (two writers repairing at once conflict, and the loser
+retries and finds it done). The check is a GROUP BY over file_records: one row per file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from typing import Callable, TypeVar
+
+import duckdb
+
+from .errors import StoreConflictError
+
+T = TypeVar("T")
+
+# A transaction that deletes (a rewrite, a repair) conflicts with every commit other writers
+# make to the same table meanwhile, so under steady traffic it may lose many times in a row:
+# it keeps trying until the others pause. Only a conflict that outlasts PATIENCE is reported.
+PATIENCE = 600.0  # seconds
+FIRST_DELAY = 0.05  # seconds; doubles per attempt up to MAX_DELAY, with full jitter
+MAX_DELAY = 2.0
+REPAIR_ROUNDS = 5  # ingest attempts that found doubled files to rewrite
+
+_CONFLICT_TEXT = ("transaction conflict", "conflict on", "write-write conflict", "failed to commit ducklake transaction")
+
+
+def is_conflict(exc: BaseException | None) -> bool:
+    """Did another writer's commit make this one fail (anywhere in the exception's chain)?"""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, duckdb.Error) and any(text in str(exc).lower() for text in _CONFLICT_TEXT):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def rollback_quietly(con) -> None:
+    """End any open transaction; a failed DuckLake COMMIT has already ended it."""
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:
+        pass
+
+
+def retrying(con, body: Callable[[], T], *, what: str, patience: float | None = None) -> T:
+    """Run `body` (which begins and commits its own transactions) until it does not conflict,
+    for up to `patience` seconds (PATIENCE)."""
+    deadline = time.monotonic() + (PATIENCE if patience is None else patience)
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return body()
+        except Exception as exc:
+            if not is_conflict(exc):
+                raise
+            rollback_quietly(con)
+            if time.monotonic() >= deadline:
+                raise StoreConflictError(
+                    f"{what}: other writers kept committing conflicting changes ({attempt} attempts); "
+                    f"run it again when they are done. Last conflict: {_conflict_line(exc)}"
+                ) from exc
+            time.sleep(random.uniform(0, min(MAX_DELAY, FIRST_DELAY * 2 ** min(attempt - 1, 16))))
+
+
+# -- ingest: retries plus the doubled-file check -----------------------------------------------
+
+_DOUBLED = "SELECT file_id FROM file_records GROUP BY file_id HAVING count(*) > 1 ORDER BY file_id"
+
+# size -1 and no sha256: the next ingest of the file reads it again and rewrites every copy
+_MARK_STALE = "UPDATE file_records SET size = -1, sha256 = NULL WHERE list_contains($ids, file_id)"
+
+
+def mark_doubled_stale(con) -> list[int]:
+    """Find files stored more than once and mark them for rewriting; return their ids."""
+
+    def body() -> list[int]:
+        doubled = [row[0] for row in con.execute(_DOUBLED).fetchall()]
+        if doubled:
+            con.execute("BEGIN TRANSACTION")
+            con.execute(_MARK_STALE, {"ids": doubled})
+            con.execute("COMMIT")
+        return doubled
+
+    return retrying(con, body, what="checking for files stored twice")
+
+
+def ingest_until_clean(con, attempt: Callable[[], T]) -> T:
+    """Run an ingest attempt (a fresh `_Run(...).execute`) until it commits without conflict
+    and leaves no file stored twice; return the merged summary of the attempts that landed."""
+    mark_doubled_stale(con)
+    landed = []
+    for _ in range(REPAIR_ROUNDS):
+        landed.append(retrying(con, attempt, what="ingest"))
+        if not mark_doubled_stale(con):
+            break
+    return merge_summaries(landed)
+
+
+_WRITES = ("new", "updated", "superseded", "pruned")
+
+
+def merge_summaries(summaries: list):
+    """One summary for attempts that each landed part of the work: per file the last outcome,
+    except that `unchanged` (or a repair's `updated`) never hides what an earlier attempt wrote."""
+    if len(summaries) == 1:
+        return summaries[0]
+    merged: dict[str, object] = {}
+    for summary in summaries:
+        for outcome in summary.outcomes:
+            earlier = merged.get(outcome.path)
+            if earlier is not None and earlier.outcome in _WRITES and outcome.outcome in ("unchanged", "updated"):
+                continue
+            merged[outcome.path] = outcome
+    outcomes = sorted(merged.values(), key=lambda o: o.path)
+    return dataclasses.replace(
+        summaries[-1],
+        outcomes=outcomes,
+        samples_added=sum(o.samples for o in outcomes if o.outcome in ("new", "updated")),
+        nan_latencies=sum(s.nan_latencies for s in summaries),
+        zero_latencies=sum(s.zero_latencies for s in summaries),
+        bytes_read=sum(s.bytes_read for s in summaries),
+        seconds=sum(s.seconds for s in summaries),
+    )
+
+
+def _conflict_line(exc: BaseException) -> str:
+    """The line of the chain's conflict error that says what conflicted."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        for line in lines:
+            if "conflict" in line.lower():
+                return line
+        exc = exc.__cause__ or exc.__context__
+    return "unknown"

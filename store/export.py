@@ -1,0 +1,65 @@
+"""`budgetdb export --parquet DIR`: the public views as hive-partitioned Parquet, for Spark,
+Trino or pandas users who do not run DuckDB.
+
+DIR/<view>/hardware=<h>/dataset=<d>/data_0.parquet for samples, config_runs and files. The
+partition columns live in the folder names (URL-encoded, as Spark and Trino expect), not in
+the files. The three views are read in one transaction, so they come from the same snapshot
+of the store even while others ingest. Each view's folder is written next to its final place
+and then swapped in, so a reader never sees half of one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+PARTITION_BY = ("hardware", "dataset")
+VIEWS = ("samples", "config_runs", "files")
+
+
+@dataclass(frozen=True)
+class ExportedView:
+    view: str
+    path: Path
+    rows: int
+    files: int
+
+
+def export_parquet(con, directory: str | os.PathLike) -> list[ExportedView]:
+    """Write every public view under `directory`; return what was written per view."""
+    directory = Path(directory).expanduser().absolute()
+    directory.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=directory))
+    try:
+        counts = {}
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for view in VIEWS:
+                counts[view] = con.execute(f"SELECT count(*) FROM {view}").fetchone()[0]
+                if counts[view]:
+                    con.execute(
+                        f"COPY (SELECT * FROM {view}) TO {_literal(staging / view)} "
+                        f"(FORMAT parquet, PARTITION_BY ({', '.join(PARTITION_BY)}))"
+                    )
+                else:
+                    (staging / view).mkdir()
+        finally:
+            con.execute("ROLLBACK")  # nothing was changed: it only read
+        exported = []
+        for view in VIEWS:
+            target = directory / view
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(staging / view, target)
+            exported.append(ExportedView(view, target, counts[view], sum(1 for _ in target.rglob("*.parquet"))))
+        return exported
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _literal(path: Path) -> str:
+    """COPY takes its target as a literal, not a bound parameter."""
+    return "'" + str(path).replace("'", "''") + "'"
