@@ -1,0 +1,139 @@
+"""Benchmark budgetdb against the json.load script a researcher writes today.
+
+    python bench/run.py [--samples N [N ...]] [--repeats R] [--keep DIR] [--db SPEC]
+
+For each N (default 1,638,588, the seed's size) it writes a demo tree of N samples in the
+exact current shape, then measures, alternating the steps within every repeat so a noisy
+machine cannot fake a ratio: the json.load baseline, DuckDB's raw scan of the same files
+(the floor), `budgetdb ingest` cold, again with nothing changed, again after touching one
+file, `budgetdb report`, and `budgetdb --help`. Every step runs in its own process; the
+table gives the median and min-max wall time and the peak RSS of that process. Prints
+Markdown. Run by hand, not by CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BUDGETDB = str(Path(sys.executable).with_name("budgetdb"))
+SEED_SAMPLES = 1_638_588
+
+RAW_SCAN = """
+import sys, duckdb
+from budgetdb.store.fields import SAMPLE_FIELDS, struct_type
+files = sys.argv[1:]
+con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
+n = con.execute(
+    "SELECT sum(len(per_sample_results)) FROM read_json($f, columns = $c, format = 'unstructured', maximum_object_size = 1073741824)",
+    {"f": files, "c": {"per_sample_results": struct_type(SAMPLE_FIELDS) + "[]"}},
+).fetchone()[0]
+print(n)
+"""
+
+
+def run(argv: list[str], env: dict | None = None) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS in MB, and stdout of one process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    out = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode not in (0, 1):
+        raise SystemExit(f"{argv[:3]} exited with {process.returncode}")
+    return seconds, usage.ru_maxrss / 1024, out.decode()
+
+
+def tree_files(root: Path) -> list[str]:
+    return sorted(str(p) for p in root.rglob("*.json"))
+
+
+def measure(tree: Path, work: Path, repeats: int, db_spec: str | None) -> dict[str, list[tuple[float, float]]]:
+    hw_root = next(tree.glob("core_exp_*"))
+    files = tree_files(hw_root)
+    results: dict[str, list[tuple[float, float]]] = {}
+    db_base = db_spec or str(work / "bench.duckdb")
+    env = dict(os.environ, BUDGETDB_DB=db_base)
+    touched = next(f for f in files if "_rank" not in f and "layer_importance" not in f)
+
+    def record(name, argv, env=env):
+        seconds, rss, out = run(argv, env)
+        results.setdefault(name, []).append((seconds, rss))
+        return out
+
+    for _ in range(repeats):
+        if db_spec is None:
+            for suffix in ("", ".wal"):
+                Path(db_base + suffix).unlink(missing_ok=True)
+        record("baseline: json.load loop + numpy", [sys.executable, str(HERE / "baseline.py"), str(hw_root)])
+        record("floor: DuckDB raw scan (declared schema)", [sys.executable, "-c", RAW_SCAN, *files])
+        record("budgetdb ingest (cold)", [BUDGETDB, "ingest", str(hw_root), "--format", "json"])
+        record("budgetdb ingest (nothing changed)", [BUDGETDB, "ingest", str(hw_root), "--format", "json"])
+        os.utime(touched)
+        with open(touched, "ab") as handle:
+            handle.write(b" ")
+        record("budgetdb ingest (one file changed)", [BUDGETDB, "ingest", str(hw_root), "--format", "json"])
+        record("budgetdb report", [BUDGETDB, "report"])
+        record("budgetdb --help", [BUDGETDB, "--help"])
+    return results
+
+
+def table(samples: int, json_bytes: int, store_bytes: int, results) -> str:
+    mb = json_bytes / 2**20
+    baseline = statistics.median(s for s, _ in results["baseline: json.load loop + numpy"])
+    lines = [
+        f"### {samples:,} samples, {mb:,.0f} MB of JSON",
+        "",
+        "| step | median s | min - max s | MB/s | vs baseline | peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, runs in results.items():
+        times = [s for s, _ in runs]
+        median = statistics.median(times)
+        reads_all = name.startswith(("baseline", "floor", "budgetdb ingest (cold)"))
+        rate = f"{mb / median:,.0f}" if reads_all else ""
+        lines.append(
+            f"| {name} | {median:.2f} | {min(times):.2f} - {max(times):.2f} | {rate} | "
+            f"{baseline / median:.1f}x | {max(r for _, r in runs):,.0f} |"
+        )
+    lines += ["", f"Store size: {store_bytes / 2**20:,.0f} MB = {store_bytes / json_bytes:.1%} of the JSON.", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--samples", type=int, nargs="+", default=[SEED_SAMPLES], help="tree sizes to measure")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of the alternating steps")
+    parser.add_argument("--keep", type=Path, help="write the trees here and keep them (reused if present)")
+    parser.add_argument("--db", help="store to ingest into (e.g. a ducklake: spec); default a fresh DuckDB file")
+    args = parser.parse_args()
+
+    from budgetdb.store.demo import write_demo_tree
+
+    work = Path(tempfile.mkdtemp(prefix="budgetdb-bench-"))
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, {os.uname().sysname} {os.uname().machine}\n")
+    try:
+        for samples in args.samples:
+            tree = (args.keep or work) / f"tree_{samples}"
+            if not tree.exists():
+                write_demo_tree(tree, samples=samples)
+            results = measure(tree, work, args.repeats, args.db)
+            json_bytes = sum(os.path.getsize(f) for f in tree_files(tree))
+            store = work / "bench.duckdb"
+            print(table(samples, json_bytes, store.stat().st_size if store.exists() else 0, results), flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
