@@ -35,19 +35,24 @@ class Candidate:
     mtime: float
 
 
-def discover(paths: list[os.PathLike | str], hardware: str | None = None) -> tuple[list[Candidate], list[str]]:
+def discover(paths: list[os.PathLike | str], hardware: str | None = None
+             ) -> tuple[list[Candidate], list[str], list[tuple[str, str]]]:
     """Every `.json` file under `paths` (recursive, symlinked folders not followed).
 
-    Returns the candidates sorted by path, and the folders that were scanned whole (for
-    vanished-file detection).
+    Returns the candidates sorted by path, the folders that were scanned whole (for
+    vanished-file detection), and the folders that could not be listed, with why.
     """
     found: dict[str, Candidate] = {}
     scanned: list[str] = []
+    unlisted: list[tuple[str, str]] = []
     for given in paths:
         start = Path(given).expanduser().absolute()
         if start.is_dir():
             scanned.append(str(start))
-            for folder, dirnames, filenames in os.walk(start, onerror=None, followlinks=False):
+            def refused(exc: OSError) -> None:
+                unlisted.append((str(exc.filename), exc.strerror or str(exc)))
+
+            for folder, dirnames, filenames in os.walk(start, onerror=refused, followlinks=False):
                 dirnames.sort()
                 for name in sorted(filenames):
                     if name.lower().endswith(".json"):
@@ -58,7 +63,7 @@ def discover(paths: list[os.PathLike | str], hardware: str | None = None) -> tup
             raise BudgetdbError(f"{given}: broken symbolic link")
         else:
             raise BudgetdbError(f"{given}: no such file or folder")
-    return [found[p] for p in sorted(found)], scanned
+    return [found[p] for p in sorted(found)], scanned, unlisted
 
 
 def _add(found: dict[str, Candidate], path: Path, start: Path, hardware: str | None) -> None:
@@ -67,9 +72,12 @@ def _add(found: dict[str, Candidate], path: Path, start: Path, hardware: str | N
     try:
         stat = path.stat()
     except OSError:
-        return  # vanished or unreadable link; a later stat in ingest reports real problems
-    if not path.is_file():
-        return
+        if not path.is_symlink():
+            return  # vanished since the folder was listed
+        stat = path.lstat()  # a looping or dangling link: ingest fails it, naming why it cannot be read
+    else:
+        if not path.is_file():
+            return
     root, hw = _hardware_root(path, start)
     hw = hw or hardware or "unknown"
     parent = path.parent

@@ -121,6 +121,8 @@ def result_files(hw_root: Path) -> dict[Path, dict]:
     """Every JSON file under `hw_root` that is a configuration result."""
     found = {}
     for path in sorted(Path(hw_root).rglob("*.json")):
+        if not path.is_file():
+            continue
         body = load(path)
         if isinstance(body, dict) and "per_sample_results" in body:
             found[path] = body
