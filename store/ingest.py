@@ -24,7 +24,7 @@ from .discover import Candidate, discover
 from .errors import IngestFailedError
 from .inspect import Inspection, first_look, inspect
 
-MAX_FILE_BYTES = 1 << 30
+MAX_FILE_BYTES = 256 << 20  # real result files are a few MB; ingest needs ~10x a file in memory
 BATCH_BYTES = 128 << 20
 OUTCOMES = ("new", "updated", "unchanged", "superseded", "skipped", "failed", "vanished", "pruned")
 
