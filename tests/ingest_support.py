@@ -48,6 +48,17 @@ def write_json(path, value) -> Path:
     return path
 
 
+def write_raw(path, content: str | bytes) -> Path:
+    """Write exactly these bytes (or this text as UTF-8): for files the harness would never write."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
 def load(path) -> dict:
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from budgetdb.cli.app import app
 from budgetdb.store import open_store
 from budgetdb.store.ingest import IngestOptions, ingest
-from ingest_support import file_name, make, open_rw, outcomes, run, write_json
+from ingest_support import file_name, make, open_rw, outcomes, run, write_json, write_raw
 
 DATASET = "okvqa"
 
@@ -95,15 +95,6 @@ CASES = [
 ]
 
 
-def _write(path: Path, content) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8")
-    return path
-
-
 def _assert_names_problem(reason: str, groups) -> None:
     assert reason and "\n" not in reason, reason
     for words in groups:
@@ -114,7 +105,7 @@ def _assert_names_problem(reason: str, groups) -> None:
 def test_bad_file_fails_alone_with_a_one_line_reason(tmp_path, content, groups):
     folder = tmp_path / "core_exp_h100" / "exp" / DATASET
     good = _good(folder)
-    bad = _write(folder / file_name(DATASET, "high", 11, 8, 16), content)
+    bad = write_raw(folder / file_name(DATASET, "high", 11, 8, 16), content)
     db = tmp_path / "s.duckdb"
     result = CliRunner().invoke(app, ["ingest", str(tmp_path / "core_exp_h100"), "--db", str(db), "--format", "json"])
     assert result.exit_code == 1, result.output
@@ -140,7 +131,7 @@ def test_every_bad_file_together_fails_each_and_the_good_ones_land(tmp_path):
     folder = tmp_path / "core_exp_h100" / DATASET
     goods = [write_json(folder / file_name(DATASET, "low", 2, k, b), make(DATASET, "low", k, b, n=2, seed=k + b))
              for k, b in ((4, 12), (6, 12), (8, 12))]
-    bads = {_write(folder / f"{name}.json", content): groups for name, content, groups in CASES}
+    bads = {write_raw(folder / f"{name}.json", content): groups for name, content, groups in CASES}
     con = open_rw(tmp_path / "s.duckdb")
     summary = run(con, folder)
     got = outcomes(summary)
@@ -223,7 +214,7 @@ def test_oversized_reason_gives_sizes_that_make_sense(tmp_path):
 def test_strict_failure_is_one_error_line_and_a_traceback_only_with_debug(tmp_path):
     folder = tmp_path / "core_exp_h100" / DATASET
     _good(folder)
-    bad = _write(folder / "broken.json", "{")
+    bad = write_raw(folder / "broken.json", "{")
     db = str(tmp_path / "s.duckdb")
     plain = CliRunner().invoke(app, ["ingest", str(folder), "--db", db, "--strict"])
     assert plain.exit_code == 1
@@ -249,7 +240,7 @@ def test_deeply_nested_json_fails_that_file_only(tmp_path, kind):
     """Run in a subprocess: a crash of the process (DuckDB's parser) must not take pytest down."""
     folder = tmp_path / "core_exp_h100" / DATASET
     good = _good(folder)
-    deep = _write(folder / file_name(DATASET, "high", 11, 8, 16), _DEEP_CASES[kind]())
+    deep = write_raw(folder / file_name(DATASET, "high", 11, 8, 16), _DEEP_CASES[kind]())
     db = tmp_path / "s.duckdb"
     proc = subprocess.run([sys.executable, "-c", "from budgetdb.cli.app import main; main()",
                            "ingest", str(folder), "--db", str(db), "--format", "json"],

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from budgetdb.cli.app import app
 from budgetdb.store import open_store
 from budgetdb.store.rebuild import rebuild_result
-from ingest_support import file_name, json_diff, make, open_rw, outcomes, run, write_json
+from ingest_support import file_name, json_diff, make, open_rw, outcomes, run, write_json, write_raw
 from reliability_support import CLI
 
 DATASET = "okvqa"
@@ -31,15 +31,6 @@ def _good(hw_root: Path) -> Path:
 
 def _body(n: int = 3, seed: int = 2) -> dict:
     return make(DATASET, "high", 8, 16, n=n, seed=seed)
-
-
-def _write(path: Path, content) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8")
-    return path
 
 
 def _store_answers(db: Path) -> None:
@@ -70,7 +61,7 @@ def test_files_truncated_at_random_offsets_each_fail_alone(tmp_path):
     good = _good(hw_root)
     text = json.dumps(_body(n=4), indent=2).encode()
     offsets = sorted({1, len(text) - 1, *random.Random(6).sample(range(2, len(text) - 1), 23)})
-    cut = {_write(hw_root / f"cut{at}" / file_name(f"cut{at}", "high", 11, 8, 16), text[:at]): at for at in offsets}
+    cut = {write_raw(hw_root / f"cut{at}" / file_name(f"cut{at}", "high", 11, 8, 16), text[:at]): at for at in offsets}
     db = tmp_path / "s.duckdb"
     result = _cli_ingest(hw_root, db)
     assert result.exit_code == 1
@@ -204,7 +195,7 @@ def test_nan_and_infinity_in_every_numeric_field_are_stored_faithfully_or_fail_a
         body = json.loads(_dumps(base))
         _put(body, leaf, special)
         folder = f"leaf{i}"
-        files[_write(hw_root / folder / file_name(folder, "high", 11, 8, 16), _dumps(body))] = leaf
+        files[write_raw(hw_root / folder / file_name(folder, "high", 11, 8, 16), _dumps(body))] = leaf
     db = tmp_path / "s.duckdb"
     con = open_rw(db)
     got = outcomes(run(con, hw_root))
@@ -233,7 +224,7 @@ def test_duplicate_keys_inside_values_are_read_as_json_load_reads_them(tmp_path)
     text = _dumps(_body())
     text = text.replace('"question": ', '"question": "first",\n "question": ', 1)
     text = text.replace('"T_total_mean": ', '"T_total_mean": -1.0, "T_total_mean": ', 1)
-    path = _write(hw_root / DATASET / file_name(DATASET, "high", 11, 8, 16), text)
+    path = write_raw(hw_root / DATASET / file_name(DATASET, "high", 11, 8, 16), text)
     con = open_rw(tmp_path / "s.duckdb")
     assert outcomes(run(con, hw_root))[str(path)] == ("new", None)
     assert not json_diff(json.loads(text), rebuild_result(con, str(path)))
@@ -269,7 +260,7 @@ def test_100k_deep_nesting_inside_a_sample_fails_that_file_only(tmp_path, where)
     nested = "[" * 100_000 + "]" * 100_000
     anchor = '"question": ' if where == "metadata" else '"pred": '  # inside metadata, or a key of its own
     deep = _dumps(_body()).replace(anchor, f'"deep": {nested}, {anchor}', 1)
-    bad = _write(hw_root / "deep" / file_name("deep", "high", 11, 8, 16), deep)
+    bad = write_raw(hw_root / "deep" / file_name("deep", "high", 11, 8, 16), deep)
     db = tmp_path / "s.duckdb"
     proc = subprocess.run([*CLI, "ingest", str(hw_root), "--db", str(db)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1, (proc.returncode, proc.stderr[-1000:])
@@ -365,8 +356,8 @@ def test_a_folder_without_permissions_is_named_and_its_stored_files_are_not_prun
 def test_a_file_named_like_a_result_that_is_not_one_is_skipped_with_a_warning(tmp_path):
     hw_root = tmp_path / "core_exp_h100"
     good = _good(hw_root)
-    fake = _write(good.parent / file_name(DATASET, "high", 11, 8, 16), json.dumps({"note": "profiling crashed"}))
-    other = _write(good.parent / "layer_importance_scores.json", json.dumps({"scores": [0.5, 0.25]}))
+    fake = write_raw(good.parent / file_name(DATASET, "high", 11, 8, 16), json.dumps({"note": "profiling crashed"}))
+    other = write_raw(good.parent / "layer_importance_scores.json", json.dumps({"scores": [0.5, 0.25]}))
     db = tmp_path / "s.duckdb"
     result = _cli_ingest(hw_root, db)
     assert result.exit_code == 0, result.output
