@@ -110,6 +110,9 @@ def open_store(db=None, *, read_only: bool = True, wait: float = 0.0, data_path=
     con = _connect_waiting(location, read_only, wait)
     try:
         con.execute("SET enable_progress_bar = false")
+        # the store's tables only: never Python variables of the caller's frame (which also
+        # costs a pandas import per unknown name)
+        con.execute("SET python_enable_replacements = false")
         if read_only:
             version = migrations.check(con, location.label)
             if version < migrations.latest_version():
