@@ -10,6 +10,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
+import duckdb
 import numpy as np
 
 from budgetdb.store import demo, open_store
@@ -57,6 +58,15 @@ def write_raw(path, content: str | bytes) -> Path:
     else:
         path.write_text(content, encoding="utf-8")
     return path
+
+
+def first_column(db, sql: str) -> list:
+    """The first column of a query's rows, on a read-only connection to the store file `db`."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return [row[0] for row in con.execute(sql).fetchall()]
+    finally:
+        con.close()
 
 
 def load(path) -> dict:

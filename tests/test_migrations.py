@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from budgetdb.cli.app import app
 from budgetdb.store import migrations, open_store
 from budgetdb.store.errors import SchemaError
-from ingest_support import file_name, make, open_rw, run, write_json
+from ingest_support import file_name, first_column, make, open_rw, run, write_json
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "store" / "migrations"
 
@@ -22,19 +22,11 @@ def _latest_on_disk() -> int:
 
 
 def _versions(db: Path) -> list[int]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return [r[0] for r in con.execute("SELECT version FROM schema_version ORDER BY version").fetchall()]
-    finally:
-        con.close()
+    return first_column(db, "SELECT version FROM schema_version ORDER BY version")
 
 
 def _objects(db: Path) -> set[str]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    finally:
-        con.close()
+    return set(first_column(db, "SELECT table_name FROM information_schema.tables"))
 
 
 def _with_fake(monkeypatch, *extra: migrations.Migration) -> None:

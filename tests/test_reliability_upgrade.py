@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from budgetdb.cli.app import app
 from budgetdb.store import migrations, open_store
 from budgetdb.store.errors import SchemaError
-from ingest_support import file_name, make, open_rw, run, store_digest, write_json
+from ingest_support import file_name, first_column, make, open_rw, run, store_digest, write_json
 
 
 def _version_1_store(tmp_path: Path, monkeypatch) -> tuple[Path, Path]:
@@ -34,19 +34,11 @@ def _version_1_store(tmp_path: Path, monkeypatch) -> tuple[Path, Path]:
 
 
 def _prefills(db: Path) -> list:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return [r[0] for r in con.execute("SELECT T_LLM_prefill FROM samples ORDER BY ordinal").fetchall()]
-    finally:
-        con.close()
+    return first_column(db, "SELECT T_LLM_prefill FROM samples ORDER BY ordinal")
 
 
 def _versions(db: Path) -> list[int]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return [r[0] for r in con.execute("SELECT version FROM schema_version ORDER BY version").fetchall()]
-    finally:
-        con.close()
+    return first_column(db, "SELECT version FROM schema_version ORDER BY version")
 
 
 def test_a_version_1_store_is_upgraded_by_ingest_keeping_every_row(tmp_path, monkeypatch):
