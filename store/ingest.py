@@ -362,7 +362,7 @@ class _Run:
         writer.insert_files(self.con, self.file_rows, self.now, self.run_id)
         for file_id, size, mtime in self.touches:
             writer.touch(self.con, file_id, size, mtime)
-        self.file_rows = []
+        self.file_rows, self.touches = [], []
 
     def _write_unit(self, unit: list[int]) -> None:
         for _ in range(len(self.plans) + 1):
@@ -419,7 +419,7 @@ class _Run:
     def _load_samples(self, plans: list[_Plan]) -> dict[int, samples.Loaded]:
         loads = [samples.SampleLoad(ids.file_id(p.candidate.path), p.candidate.path, p.config_run_id)
                  for p in plans if p.inspection.has_samples]
-        return samples.load(self.con, loads, max((self._size(load.path) for load in loads), default=0) + 1)
+        return samples.load(self.con, loads, max((p.candidate.size for p in plans), default=0) + 1)
 
     def _reactivate_shards(self, unit: list[int]) -> None:
         """Shards stored as superseded whose merged file left: read them again to pool them."""
@@ -435,21 +435,14 @@ class _Run:
                     if plan:
                         self.plans[member.path] = plan
 
+    def _unit_plans(self, unit: list[int]) -> list[_Plan]:
+        return [p for p in self.plans.values() if p.config_run_id in unit]
+
     def _unit_bytes(self, unit: list[int]) -> int:
-        return sum(p.candidate.size for p in self.plans.values() if p.config_run_id in unit)
+        return sum(p.candidate.size for p in self._unit_plans(unit))
 
     def _check_unchanged(self, unit: list[int]) -> None:
-        changed = []
-        for plan in self.plans.values():
-            if plan.config_run_id not in unit:
-                continue
-            try:
-                stat = os.stat(plan.candidate.path)
-            except OSError:
-                changed.append(plan.candidate.path)
-                continue
-            if stat.st_size != plan.candidate.size or stat.st_mtime != plan.candidate.mtime:
-                changed.append(plan.candidate.path)
+        changed = [p.candidate.path for p in self._unit_plans(unit) if _stat_changed(p.candidate)]
         if changed:
             raise _Changed(changed)
 
@@ -457,7 +450,7 @@ class _Run:
         """The file that made a unit fail: named by the error, or found by reading each alone."""
         if isinstance(exc, _Changed):
             return exc.paths[0]
-        plans = [p for p in self.plans.values() if p.config_run_id in unit]
+        plans = self._unit_plans(unit)
         for plan in plans:
             if plan.candidate.path in str(exc):
                 return plan.candidate.path
@@ -537,9 +530,6 @@ class _Run:
             # NULL: the file has no per_sample_results list at all (not even an empty one)
             sample_keys=list(loaded.sample_keys) if loaded and found.has_samples else None, summary=found.summary,
         )
-
-    def _size(self, path: str) -> int:
-        return self.candidates[path].size
 
     def _record(self, c: Candidate, digest: str | None, status: str, reason: str | None) -> None:
         self.file_rows.append(writer.FileRow(

@@ -59,7 +59,3 @@ def skeleton(data: bytes) -> Skeleton:
         kept = _STRING.sub(b"", kept)
     chars = np.frombuffer(kept, dtype=np.uint8)
     return Skeleton(chars, np.cumsum(_STEP[chars], dtype=np.int64))
-
-
-def max_depth(data: bytes) -> int:
-    return skeleton(data).max_depth
