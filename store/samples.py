@@ -25,55 +25,77 @@ _EXPECTED = {
 }
 
 # {t}: the value's JSON text. yyjson writes it minified, so list texts have no spaces.
+# No IN lists: DuckDB plans a long one as a join per use, which costs more than the whole parse.
 _ACCEPTS = {
     "BIGINT": "regexp_full_match({t}, '-?[0-9]+')",
     # DuckDB also reads nan, inf, -INF... as numbers; JSON as Python writes it has NaN, Infinity, -Infinity only
-    "DOUBLE": "(left({t}, 1) IN ('0', '1', '2', '3', '4', '5', '6', '7', '8', '9') OR {t} IN ('NaN', 'Infinity', '-Infinity')"
-              " OR left({t}, 1) = '-' AND substr({t}, 2, 1) IN ('0', '1', '2', '3', '4', '5', '6', '7', '8', '9'))",
-    "BOOLEAN": "{t} IN ('true', 'false')",
-    "VARCHAR": "left({t}, 1) = '\"'",
+    "DOUBLE": "({t} >= '0' AND {t} < ':' OR {t} >= '-0' AND {t} < '-:'"
+              " OR {t} = 'NaN' OR {t} = 'Infinity' OR {t} = '-Infinity')",
+    "BOOLEAN": "({t} = 'true' OR {t} = 'false')",
+    "VARCHAR": "starts_with({t}, '\"')",
     "BIGINT[]": "regexp_full_match({t}, '\\[(-?[0-9]+(,-?[0-9]+)*)?\\]')",
-    "DOUBLE[][]": "left({t}, 1) = '[' AND regexp_full_match({t}, '([-0-9.eE+,\\[\\]]|NaN|Infinity)*')",
+    "DOUBLE[][]": "starts_with({t}, '[') AND regexp_full_match({t}, '([-0-9.eE+,\\[\\]]|NaN|Infinity)*')",
 }
 
 _FOUND = """CASE left({t}, 1) WHEN '"' THEN 'a string' WHEN '{{' THEN 'an object' WHEN '[' THEN 'a list'
     WHEN 't' THEN 'a boolean' WHEN 'f' THEN 'a boolean' ELSE 'the number ' || {t} END"""
 
 
-def _column(name: str, kind: str) -> str:
-    raw = f"o.m['{name}']"
+def _accepts(kind: str, value: str) -> str:
+    return "(" + _ACCEPTS[kind].format(t=f"CAST({value} AS VARCHAR)") + ")"
+
+
+def _cast(kind: str, value: str) -> str:
     if kind == "JSON":
-        return raw
-    text = f"CAST({raw} AS VARCHAR)"
-    value = f"json_extract_string({raw}, '$')" if kind == "VARCHAR" else f"CAST({raw} AS {kind})"
-    problem = (
-        f"o.filename || ': per_sample_results[' || (o.i - 1) || '].{name}: expected {_EXPECTED[kind]}, found ' || "
-        + _FOUND.format(t=text)
-    )
-    return f"CASE WHEN {raw} IS NULL OR {_ACCEPTS[kind].format(t=text)} THEN {value} ELSE error({problem}) END"
+        return value
+    return f"json_extract_string({value}, '$')" if kind == "VARCHAR" else f"CAST({value} AS {kind})"
 
 
-_COLUMNS = ",\n    ".join(_column(name, kind) for name, kind in SAMPLE_FIELDS.items())
+def _type_error(name: str, kind: str, value: str) -> str:
+    problem = (f"o.filename || ': per_sample_results[' || (o.i - 1) || '].{name}: expected {_EXPECTED[kind]}, found ' || "
+               + _FOUND.format(t=f"CAST({value} AS VARCHAR)"))
+    return f"WHEN {value} IS NOT NULL AND NOT {_accepts(kind, value)} THEN error({problem})"
 
+
+_TYPED = [(name, kind, f"o.m['{name}']") for name, kind in SAMPLE_FIELDS.items()]
+# the usual sample: exactly the known keys in the usual order, every value non-null and of its column's type
+_USUAL = " AND ".join(["o.usual"] + [_accepts(kind, f"map_values(o.m)[{i}]")
+                                     for i, (_, kind) in enumerate(SAMPLE_FIELDS.items(), start=1) if kind != "JSON"])
+_TYPE_ERRORS = "\n             ".join(_type_error(name, kind, value) for name, kind, value in _TYPED if kind != "JSON")
+_VALUES = ",\n    ".join(_cast(kind, f"o.v[{i}]") for i, (_, kind) in enumerate(SAMPLE_FIELDS.items(), start=1))
+
+# v, the sample's values in SAMPLE_FIELDS order (NULL where a key is absent), is computed and
+# checked before any value is cast: a cast of a value of the wrong type would fail with DuckDB's
+# message or, worse, succeed. The usual sample takes its values by position, the rest by key.
 _INSERT = f"""
 INSERT INTO sample_records
 SELECT
     b.file_id,
     b.config_run_id,
-    CASE WHEN o.m IS NULL THEN error(o.filename || ': per_sample_results[' || (o.i - 1) || '] is null, expected an object')
-         WHEN list_unique(map_keys(o.m)) <> cardinality(o.m)
-         THEN error(o.filename || ': per_sample_results[' || (o.i - 1) || '] has the key '
-                    || to_json(list_filter(map_keys(o.m), (k, j) -> list_position(map_keys(o.m), k) < j)[1]) || ' twice')
-         ELSE CAST(o.i - 1 AS INTEGER) END,
-    {_COLUMNS},
-    CASE WHEN NOT list_has_all(map_keys(o.m), $known)
+    CAST(o.i - 1 AS INTEGER),
+    {_VALUES},
+    CASE WHEN NOT o.usual AND NOT list_has_all(map_keys(o.m), $known)
          THEN list_filter($known, k -> NOT list_contains(map_keys(o.m), k)) END,
-    CASE WHEN NOT list_has_all($known, map_keys(o.m))
+    CASE WHEN NOT o.usual AND NOT list_has_all($known, map_keys(o.m))
          THEN to_json(map_from_entries(list_filter(map_entries(o.m), e -> NOT list_contains($known, e.key)))) END
 FROM (
-    SELECT filename, unnest(per_sample_results) AS m, unnest(range(1, len(per_sample_results) + 1)) AS i
-    FROM read_json($paths, columns = {{'per_sample_results': 'MAP(VARCHAR, JSON)[]'}}, filename = true,
-                   format = 'unstructured', maximum_object_size = $max_size)
+    SELECT
+        o.*,
+        CASE WHEN {_USUAL} THEN map_values(o.m)
+             WHEN o.m IS NULL THEN error(o.filename || ': per_sample_results[' || (o.i - 1) || '] is null, expected an object')
+             WHEN list_unique(map_keys(o.m)) <> cardinality(o.m)
+             THEN error(o.filename || ': per_sample_results[' || (o.i - 1) || '] has the key '
+                        || to_json(list_filter(map_keys(o.m), (k, j) -> list_position(map_keys(o.m), k) < j)[1]) || ' twice')
+             {_TYPE_ERRORS}
+             ELSE list_transform($known, k -> o.m[k]) END AS v
+    FROM (
+        SELECT filename, m, i, coalesce(map_keys(m) = $known, false) AS usual
+        FROM (
+            SELECT filename, unnest(per_sample_results) AS m, unnest(range(1, len(per_sample_results) + 1)) AS i
+            FROM read_json($paths, columns = {{'per_sample_results': 'MAP(VARCHAR, JSON)[]'}}, filename = true,
+                           format = 'unstructured', maximum_object_size = $max_size)
+        )
+    ) o
 ) o
 JOIN ingest_batch b ON b.path = o.filename
 """
