@@ -15,7 +15,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterator
 
 import duckdb
 
@@ -25,7 +26,7 @@ from .errors import IngestFailedError
 from .inspect import Inspection, first_look, inspect
 
 MAX_FILE_BYTES = 256 << 20  # real result files are a few MB; ingest needs ~10x a file in memory
-BATCH_BYTES = 128 << 20
+BATCH_BYTES = 512 << 20
 OUTCOMES = ("new", "updated", "unchanged", "superseded", "skipped", "failed", "vanished", "pruned")
 
 
@@ -175,25 +176,28 @@ class _Run:
 
     def _classify(self, candidates: list[Candidate]) -> list[tuple[Candidate, str, Inspection | None]]:
         """Decide which files must be read; hash only those whose size or mtime changed."""
-        to_read = []
-        for i, c in enumerate(candidates):
-            self.progress("scan", i + 1, len(candidates))
+        to_hash = []
+        for c in candidates:
             stored = self.stored.get(c.path)
             # a failure without sha256 was about reading the file (permissions, a change under way), not
             # about its bytes: try again, even if size and mtime are the same (chmod keeps the mtime)
             judged = stored is not None and (stored.sha256 is not None or stored.status != "failed")
             if judged and stored.size == c.size and stored.mtime == c.mtime:
                 self._unchanged(c, stored)
-                continue
-            if c.size > self.options.max_file_bytes:
+            elif c.size > self.options.max_file_bytes:
                 self._fail(c, f"file is {_size_text(c.size)}, over the {_size_text(self.options.max_file_bytes)} limit")
+            else:
+                to_hash.append(c)
+        to_read = []
+        settled = len(candidates) - len(to_hash)
+        for i, (c, fingerprint) in enumerate(zip(to_hash, _fingerprints(c.path for c in to_hash))):
+            self.progress("scan", settled + i + 1, len(candidates))
+            if isinstance(fingerprint, OSError):
+                self._fail(c, f"cannot read: {fingerprint.strerror or fingerprint}")
                 continue
-            try:
-                digest, found = _fingerprint(c.path)
-            except OSError as exc:
-                self._fail(c, f"cannot read: {exc.strerror or exc}")
-                continue
+            digest, found = fingerprint
             self.summary.bytes_read += c.size
+            stored = self.stored.get(c.path)
             if stored and stored.sha256 == digest:
                 self.touches.append((stored.file_id, c.size, c.mtime))
                 self._unchanged(c, stored)
@@ -573,6 +577,18 @@ def _fingerprint(path: str) -> tuple[str, Inspection]:
     with open(path, "rb") as handle:
         data = handle.read()
     return hashlib.sha256(data).hexdigest(), first_look(path, data)
+
+
+def _fingerprints(paths) -> Iterator[tuple[str, Inspection] | OSError]:
+    """`_fingerprint` of each path, in order, two at a time: hashing and reading release the GIL."""
+    def attempt(path: str):
+        try:
+            return _fingerprint(path)
+        except OSError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        yield from pool.map(attempt, paths)
 
 
 def _size_text(n: int) -> str:

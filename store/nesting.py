@@ -16,6 +16,7 @@ import numpy as np
 _STRUCTURAL = b'"[]{}:'
 _OTHER_BYTES = bytes(b for b in range(256) if b not in _STRUCTURAL)
 _STRING = re.compile(rb'"[^"]*"')
+_ESCAPED = re.compile(rb'\\[\\"]')
 _STEP = np.zeros(256, dtype=np.int8)
 _STEP[list(b"[{")] = 1
 _STEP[list(b"]}")] = -1
@@ -47,13 +48,20 @@ class Skeleton:
         return int(np.count_nonzero((self.chars == ord("{")) & (self.depth == level)))
 
 
+def _escapes_quote_or_backslash(data: bytes) -> bool:
+    """Is some backslash followed by a quote or a backslash? (Most escapes are \\uXXXX; numpy,
+    unlike a regex, lets another thread run meanwhile.)"""
+    raw = np.frombuffer(data, dtype=np.uint8)
+    follows = raw[np.flatnonzero(raw[:-1] == ord("\\")) + 1]
+    return bool(np.any((follows == ord('"')) | (follows == ord("\\"))))
+
+
 def skeleton(data: bytes) -> Skeleton:
     """Escaped backslashes and quotes are dropped first, so every remaining quote opens or
     closes a string; then only quotes, brackets and colons are kept, bracket-free strings
     (adjacent quote pairs) vanish, and the strings that remain are cut out before counting."""
-    for escaped in (b"\\\\", b'\\"'):
-        if escaped in data:
-            data = data.replace(escaped, b"")
+    if b"\\" in data and _escapes_quote_or_backslash(data):
+        data = _ESCAPED.sub(b"", data)
     kept = data.translate(None, _OTHER_BYTES).replace(b'""', b"")
     if b'"' in kept:
         kept = _STRING.sub(b"", kept)

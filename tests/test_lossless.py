@@ -217,3 +217,26 @@ def test_odd_unknown_key_names_are_kept(tmp_path, key):
     summary = run(con, path)
     assert summary.counts["new"] == 1, summary.outcomes
     _assert_rebuilds(con, path)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(orders=st.lists(st.permutations(range(24)), min_size=2, max_size=2), where=st.lists(st.integers(0, 5), min_size=2,
+                                                                                             max_size=2, unique=True))
+def test_samples_with_their_keys_in_another_order_rebuild(tmp_path_factory, orders, where):
+    """Samples with the usual key order take their values by position, the others by key: a
+    reordered sample next to usual ones must keep every value in its own column."""
+    tmp_path = tmp_path_factory.mktemp("order")
+    result = make(DATASET, "high", 8, 16, n=6, seed=31)
+    samples = result["per_sample_results"]
+    for order, i in zip(orders, where):
+        keys = list(samples[i])
+        samples[i] = {keys[j]: samples[i][keys[j]] for j in order}
+    path = write_json(tmp_path / "core_exp_h100" / DATASET / file_name(DATASET, "high", 11, 8, 16), result)
+    con = open_rw(tmp_path / "s.duckdb")
+    try:
+        run(con, path)
+        _assert_rebuilds(con, path)
+        by_ordinal = dict(con.execute("SELECT ordinal, T_LLM_prefill FROM samples").fetchall())
+        assert by_ordinal == {n: s["T_LLM_prefill"] for n, s in enumerate(samples)}
+    finally:
+        con.close()
