@@ -41,8 +41,8 @@ print(n)
 """
 
 
-def run(argv: list[str], env: dict | None = None) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS in MB, and stdout of one process."""
+def run(argv: list[str], env: dict | None = None) -> tuple[float, float, float, str]:
+    """Wall seconds, peak RSS in MB, CPU seconds (user + system) and stdout of one process."""
     started = time.perf_counter()
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     out = process.stdout.read()
@@ -51,24 +51,24 @@ def run(argv: list[str], env: dict | None = None) -> tuple[float, float, str]:
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode not in (0, 1):
         raise SystemExit(f"{argv[:3]} exited with {process.returncode}")
-    return seconds, usage.ru_maxrss / 1024, out.decode()
+    return seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, out.decode()
 
 
 def tree_files(root: Path) -> list[str]:
     return sorted(str(p) for p in root.rglob("*.json"))
 
 
-def measure(tree: Path, work: Path, repeats: int, db_spec: str | None) -> dict[str, list[tuple[float, float]]]:
+def measure(tree: Path, work: Path, repeats: int, db_spec: str | None) -> dict[str, list[tuple[float, float, float]]]:
     hw_root = next(tree.glob("core_exp_*"))
     files = tree_files(hw_root)
-    results: dict[str, list[tuple[float, float]]] = {}
+    results: dict[str, list[tuple[float, float, float]]] = {}
     db_base = db_spec or str(work / "bench.duckdb")
     env = dict(os.environ, BUDGETDB_DB=db_base)
     touched = next(f for f in files if "_rank" not in f and "layer_importance" not in f)
 
     def record(name, argv, env=env):
-        seconds, rss, out = run(argv, env)
-        results.setdefault(name, []).append((seconds, rss))
+        seconds, rss, cpu, out = run(argv, env)
+        results.setdefault(name, []).append((seconds, rss, cpu))
         return out
 
     for _ in range(repeats):
@@ -90,21 +90,21 @@ def measure(tree: Path, work: Path, repeats: int, db_spec: str | None) -> dict[s
 
 def table(samples: int, json_bytes: int, store_bytes: int, results) -> str:
     mb = json_bytes / 2**20
-    baseline = statistics.median(s for s, _ in results["baseline: json.load loop + numpy"])
+    baseline = statistics.median(s for s, _, _ in results["baseline: json.load loop + numpy"])
     lines = [
         f"### {samples:,} samples, {mb:,.0f} MB of JSON",
         "",
-        "| step | median s | min - max s | MB/s | vs baseline | peak RSS MB |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| step | median s | min - max s | MB/s | vs baseline | CPU s | peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, runs in results.items():
-        times = [s for s, _ in runs]
+        times = [s for s, _, _ in runs]
         median = statistics.median(times)
         reads_all = name.startswith(("baseline", "floor", "budgetdb ingest (cold)"))
         rate = f"{mb / median:,.0f}" if reads_all else ""
         lines.append(
             f"| {name} | {median:.2f} | {min(times):.2f} - {max(times):.2f} | {rate} | "
-            f"{baseline / median:.1f}x | {max(r for _, r in runs):,.0f} |"
+            f"{baseline / median:.1f}x | {statistics.median(c for _, _, c in runs):.1f} | {max(r for _, r, _ in runs):,.0f} |"
         )
     lines += ["", f"Store size: {store_bytes / 2**20:,.0f} MB = {store_bytes / json_bytes:.1%} of the JSON.", ""]
     return "\n".join(lines)
