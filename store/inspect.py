@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from .fields import literal_path
-from .nesting import Skeleton, skeleton
+from .nesting import Skeleton, skeleton, split_skeleton
 
 _SAMPLES_KEY = "per_sample_results"
 _LENIENT_NUMBER = re.compile(r"(?<=[:,\[])-?(?!NaN\b|Infinity\b)(?i:nan|inf)")  # in minified JSON
@@ -72,7 +72,7 @@ def first_look(path: str, data: bytes) -> Inspection:
     at = data.find(b'"per_sample_results"')
     if at < 0:
         return _too_deep(path, skeleton(data).max_depth) or Inspection(path, "unknown")
-    before, after = skeleton(data[:at]), skeleton(data[at:])
+    before, after = split_skeleton(data, at)
     return (_too_deep(path, max(before.max_depth, before.end_depth + after.max_depth))
             or _head(path, data[:at], before, after)
             or Inspection(path, "unknown"))

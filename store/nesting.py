@@ -62,7 +62,21 @@ def skeleton(data: bytes) -> Skeleton:
     (adjacent quote pairs) vanish, and the strings that remain are cut out before counting."""
     if b"\\" in data and _escapes_quote_or_backslash(data):
         data = _ESCAPED.sub(b"", data)
-    kept = data.translate(None, _OTHER_BYTES).replace(b'""', b"")
+    return _from_structural(data.translate(None, _OTHER_BYTES))
+
+
+def split_skeleton(data: bytes, at: int) -> tuple[Skeleton, Skeleton]:
+    """`skeleton(data[:at])` and `skeleton(data[at:])`, without copying the bytes after `at`
+    where no escape needs dropping (a structural character is one byte wherever it is)."""
+    if b"\\" in data and _escapes_quote_or_backslash(data):
+        return skeleton(data[:at]), skeleton(data[at:])
+    kept = data.translate(None, _OTHER_BYTES)
+    split = len(data[:at].translate(None, _OTHER_BYTES))
+    return _from_structural(kept[:split]), _from_structural(kept[split:])
+
+
+def _from_structural(kept: bytes) -> Skeleton:
+    kept = kept.replace(b'""', b"")
     if b'"' in kept:
         kept = _STRING.sub(b"", kept)
     chars = np.frombuffer(kept, dtype=np.uint8)
