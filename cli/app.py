@@ -79,5 +79,13 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        typer.echo("Interrupted.", err=True)
-        sys.exit(130)
+        _interrupted()
+    except RuntimeError as exc:
+        if str(exc) != "Query interrupted":  # what DuckDB raises for Ctrl-C during a query
+            raise
+        _interrupted()
+
+
+def _interrupted() -> None:
+    typer.echo("Interrupted.", err=True)
+    sys.exit(130)

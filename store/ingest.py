@@ -587,8 +587,11 @@ def _fingerprints(paths) -> Iterator[tuple[str, Inspection] | OSError]:
         except OSError as exc:
             return exc
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    pool = ThreadPoolExecutor(max_workers=2)
+    try:
         yield from pool.map(attempt, paths)
+    finally:  # interrupted: do not read the files still queued
+        pool.shutdown(cancel_futures=True)
 
 
 def _size_text(n: int) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections import Counter, defaultdict
@@ -283,3 +284,38 @@ def test_busy_store_is_a_clear_error_that_suggests_wait(tree, tmp_path):
         holder.kill()
         holder.wait()
         holder.stdout.close()
+
+
+_INTERRUPTED_DURING_LOAD = """
+import os, signal, sys, threading
+from budgetdb.cli import app
+from budgetdb.store import samples
+
+load = samples.load
+def load_with_ctrl_c(*args, **kwargs):
+    threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
+    return load(*args, **kwargs)
+samples.load = load_with_ctrl_c
+sys.argv = ["budgetdb", *sys.argv[1:]]
+app.main()
+"""
+
+
+def _sigint_as_in_a_terminal():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # a background job (CI) inherits SIGINT ignored
+
+
+def test_ctrl_c_during_ingest_exits_130_without_a_traceback_and_keeps_the_store_whole(tmp_path):
+    """Ctrl-C while DuckDB loads samples reaches Python as DuckDB's RuntimeError, not as
+    KeyboardInterrupt: either way the command says so in one line and exits 130."""
+    root = demo.write_demo_tree(tmp_path / "big", samples=20_000, seed=8).root
+    db = tmp_path / "s.duckdb"
+    done = subprocess.run([sys.executable, "-c", _INTERRUPTED_DURING_LOAD, "ingest", str(root), "--db", str(db)],
+                          capture_output=True, text=True, timeout=300, preexec_fn=_sigint_as_in_a_terminal)
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "Interrupted." and "Traceback" not in done.stderr
+    with open_store(db) as con:
+        partial = con.execute("""SELECT count(*) FROM file_records f
+                                 WHERE status = 'ingested'
+                                   AND n_samples <> (SELECT count(*) FROM sample_records s WHERE s.file_id = f.file_id)""").fetchone()
+    assert partial == (0,)
