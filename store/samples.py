@@ -125,7 +125,7 @@ SELECT
     {_ZERO},
     {_IMPLAUSIBLE}
 FROM sample_records
-WHERE list_contains($file_ids, file_id)
+WHERE file_id IN (SELECT file_id FROM ingest_batch)  -- a hash probe per row, not a list search
 GROUP BY file_id
 """
 
@@ -159,12 +159,12 @@ def load(con, loads: list[SampleLoad], max_size: int) -> dict[int, Loaded]:
     if not loads:
         return {}
     con.execute("DELETE FROM ingest_batch")
-    con.executemany("INSERT INTO ingest_batch VALUES (?, ?, ?)", [[g.path, g.file_id, g.config_run_id] for g in loads])
+    con.execute("INSERT INTO ingest_batch SELECT unnest($paths), unnest($file_ids), unnest($config_run_ids)",
+                {"paths": [g.path for g in loads], "file_ids": [g.file_id for g in loads],
+                 "config_run_ids": [g.config_run_id for g in loads]})
     con.execute(_INSERT, {"paths": [literal_path(g.path) for g in loads], "known": KNOWN, "max_size": max_size})
     facts = {}
-    for file_id, n, absent_sets, extra_keys, nan_count, zero_count, implausible in con.execute(
-        _FACTS, {"file_ids": [g.file_id for g in loads]}
-    ).fetchall():
+    for file_id, n, absent_sets, extra_keys, nan_count, zero_count, implausible in con.execute(_FACTS).fetchall():
         missing_everywhere = set.intersection(*(set(a) for a in absent_sets))
         present = [k for k in KNOWN if k not in missing_everywhere]
         facts[file_id] = Loaded(n, tuple(sorted(present + extra_keys)), nan_count, zero_count, implausible)

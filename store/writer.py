@@ -55,10 +55,12 @@ def touch(con, file_id: int, size: int, mtime: float) -> None:
 
 
 def insert_files(con, rows: list[FileRow], ingested_at, run_id: int) -> None:
+    """One statement, a list per column: executemany costs ~0.7 ms a row in DuckDB."""
     if not rows:
         return
-    placeholders = ", ".join("?" for _ in range(len(_FILE_COLUMNS) + 2))
-    con.executemany(
-        f"INSERT INTO file_records ({', '.join(_FILE_COLUMNS)}, ingested_at, run_id) VALUES ({placeholders})",
-        [[getattr(row, c) for c in _FILE_COLUMNS] + [ingested_at, run_id] for row in rows],
+    columns = ", ".join(f"unnest(${c})" for c in _FILE_COLUMNS)
+    con.execute(
+        f"INSERT INTO file_records ({', '.join(_FILE_COLUMNS)}, ingested_at, run_id) "
+        f"SELECT {columns}, $ingested_at, $run_id",
+        {**{c: [getattr(row, c) for row in rows] for c in _FILE_COLUMNS}, "ingested_at": ingested_at, "run_id": run_id},
     )
