@@ -12,10 +12,10 @@ import hashlib
 import os
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator
 
 import duckdb
@@ -190,6 +190,8 @@ class _Run:
                 to_hash.append(c)
         to_read = []
         settled = len(candidates) - len(to_hash)
+        if settled:
+            self.progress("scan", settled, len(candidates))
         for i, (c, fingerprint) in enumerate(zip(to_hash, _fingerprints(c.path for c in to_hash))):
             self.progress("scan", settled + i + 1, len(candidates))
             if isinstance(fingerprint, OSError):
