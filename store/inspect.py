@@ -67,15 +67,32 @@ def _unique_pairs(pairs):
 
 
 def first_look(path: str, data: bytes) -> Inspection:
-    """Failed if nested deeper than MAX_DEPTH (before DuckDB ever sees it); judged from the
-    head if the harness wrote it; else status "unknown": ask `inspect`."""
+    """Failed if nested deeper than MAX_DEPTH (before DuckDB ever sees it) or not JSON where
+    DuckDB would read it anyway; judged from the head if the harness wrote it; else status
+    "unknown": ask `inspect`."""
     at = data.find(b'"per_sample_results"')
     if at < 0:
-        return _too_deep(path, skeleton(data).max_depth) or Inspection(path, "unknown")
+        whole = skeleton(data)
+        return _too_deep(path, whole.max_depth) or _not_json(path, data, whole) or Inspection(path, "unknown")
     before, after = split_skeleton(data, at)
     return (_too_deep(path, max(before.max_depth, before.end_depth + after.max_depth))
+            or _not_json(path, data, before, after)
             or _head(path, data[:at], before, after)
             or Inspection(path, "unknown"))
+
+
+def _not_json(path: str, data: bytes, *parts: Skeleton) -> Inspection | None:
+    """DuckDB reads `[1, 2,]` as `[1, 2]`: where a comma comes right before a closing bracket
+    (or a string holds such text), Python's parser says whether the file is JSON."""
+    if not any(part.comma_before_close for part in parts):
+        return None
+    try:
+        json.loads(data)
+    except json.JSONDecodeError as exc:
+        return Inspection(path, "failed", f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
+    except ValueError as exc:  # not UTF-8
+        return Inspection(path, "failed", f"not valid JSON: {exc}")
+    return None
 
 
 def _too_deep(path: str, depth: int) -> Inspection | None:

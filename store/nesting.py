@@ -3,7 +3,8 @@
 DuckDB's JSON functions recurse and crash the process on very deep documents, so ingest
 measures the depth first and refuses deep files by name. The same pass counts the keys of
 the top-level object, which lets ingest read a result file's top-level keys from the few
-kilobytes before `per_sample_results` instead of parsing the whole file twice.
+kilobytes before `per_sample_results` instead of parsing the whole file twice. Alongside, it
+finds commas right before a closing bracket: DuckDB's reader takes `[1, 2,]` without a word.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Skeleton:
 
     chars: np.ndarray
     depth: np.ndarray
+    comma_before_close: bool = False  # "," then only whitespace then "]" or "}", maybe inside a string
 
     @property
     def max_depth(self) -> int:
@@ -62,7 +64,8 @@ def skeleton(data: bytes) -> Skeleton:
     (adjacent quote pairs) vanish, and the strings that remain are cut out before counting."""
     if b"\\" in data and _escapes_quote_or_backslash(data):
         data = _ESCAPED.sub(b"", data)
-    return _from_structural(data.translate(None, _OTHER_BYTES))
+    raw = np.frombuffer(data, dtype=np.uint8)
+    return _from_structural(data.translate(None, _OTHER_BYTES), _comma_before_close(raw))
 
 
 def split_skeleton(data: bytes, at: int) -> tuple[Skeleton, Skeleton]:
@@ -72,12 +75,21 @@ def split_skeleton(data: bytes, at: int) -> tuple[Skeleton, Skeleton]:
         return skeleton(data[:at]), skeleton(data[at:])
     kept = data.translate(None, _OTHER_BYTES)
     split = len(data[:at].translate(None, _OTHER_BYTES))
-    return _from_structural(kept[:split]), _from_structural(kept[split:])
+    raw = np.frombuffer(data, dtype=np.uint8)
+    return (_from_structural(kept[:split], _comma_before_close(raw[:at])),
+            _from_structural(kept[split:], _comma_before_close(raw[at:])))
 
 
-def _from_structural(kept: bytes) -> Skeleton:
+def _from_structural(kept: bytes, comma_before_close: bool) -> Skeleton:
     kept = kept.replace(b'""', b"")
     if b'"' in kept:
         kept = _STRING.sub(b"", kept)
     chars = np.frombuffer(kept, dtype=np.uint8)
-    return Skeleton(chars, np.cumsum(_STEP[chars], dtype=np.int64))
+    return Skeleton(chars, np.cumsum(_STEP[chars], dtype=np.int64), comma_before_close)
+
+
+def _comma_before_close(raw: np.ndarray) -> bool:
+    """A comma, then only whitespace, then "]" or "}" (outside strings or in one)? numpy, so
+    that another thread runs meanwhile."""
+    dense = raw[raw > ord(" ")]  # JSON's whitespace is space, tab, newline, return
+    return bool(np.any((dense[:-1] == ord(",")) & ((dense[1:] == ord("]")) | (dense[1:] == ord("}")))))

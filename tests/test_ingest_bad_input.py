@@ -57,6 +57,17 @@ def _duplicate_top_level_key() -> str:
     return text.replace('"top_k": 8,', '"top_k": 8,\n  "top_k": 6,', 1)
 
 
+def _comma_before(closing: str) -> str:
+    """A comma right before a closing bracket in the first sample's metadata (its answers list,
+    or the object itself): JSON refuses it, DuckDB's reader takes it."""
+    end_of_answers = "\n        ]\n      },\n"
+    text = _json_with(lambda b: None)
+    assert end_of_answers in text
+    if closing == "]":
+        return text.replace(end_of_answers, ",\n        ]\n      },\n", 1)
+    return text.replace(end_of_answers, "\n        ],\n      },\n", 1)
+
+
 def _duplicate_sample_key() -> str:
     text = _json_with(lambda b: None)
     return text.replace('"pred": ', '"pred": "first",\n      "pred": ', 1)
@@ -92,6 +103,8 @@ CASES = [
     ("int_for_bool", _json_with(_sample(0, "ends_with_eos", 1)), [("ends_with_eos",)]),
     ("duplicate_top_level_key", _duplicate_top_level_key(), [("duplicate", "twice"), ("top_k",)]),
     ("duplicate_sample_key", _duplicate_sample_key(), [("duplicate", "twice"), ("pred",)]),
+    ("comma_before_bracket_in_a_sample", _comma_before("]"), [("not valid json",), ("line",)]),
+    ("comma_before_brace_in_metadata", _comma_before("}"), [("not valid json",), ("line",)]),
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 from hypothesis import given, settings
@@ -16,15 +17,22 @@ _values = st.recursive(st.one_of(st.none(), st.integers(), _text),
                        max_leaves=12)
 
 
-def _depth_by_hand(text: str) -> int:
-    depth = deepest = 0
+def _outside_strings(text: str):
+    """(index, character) of every character outside strings, read one by one."""
     in_string = escaped = False
-    for ch in text:
+    for i, ch in enumerate(text):
         if in_string:
             escaped, in_string = (False, True) if escaped else (ch == "\\", ch != '"')
         elif ch == '"':
             in_string = True
-        elif ch in "[{":
+        else:
+            yield i, ch
+
+
+def _depth_by_hand(text: str) -> int:
+    depth = deepest = 0
+    for _, ch in _outside_strings(text):
+        if ch in "[{":
             depth += 1
             deepest = max(deepest, depth)
         elif ch in "]}":
@@ -46,3 +54,22 @@ def test_a_split_skeleton_is_the_skeletons_of_the_two_parts(value, indent, cut):
     at = cut % (len(data) + 1)
     for got, expected in zip(split_skeleton(data, at), (skeleton(data[:at]), skeleton(data[at:]))):
         assert np.array_equal(got.chars, expected.chars) and np.array_equal(got.depth, expected.depth)
+        assert got.comma_before_close == expected.comma_before_close
+
+
+_comma_free = st.text(alphabet='ab"\\[]{}:é\n', max_size=6)
+_comma_free_values = st.recursive(
+    st.one_of(st.none(), st.integers(), _comma_free),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_comma_free, inner, max_size=3)), max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_comma_free_values, indent=st.sampled_from([None, 2]), where=st.integers(min_value=0))
+def test_a_comma_before_a_closing_bracket_is_found_and_json_has_none(value, indent, where):
+    """json.dumps never writes one (its strings here hold no comma); one added before any
+    closing bracket outside a string is always found."""
+    text = json.dumps({"per_sample_results": [value, 1]}, indent=indent, ensure_ascii=False)
+    assert not skeleton(text.encode()).comma_before_close
+    closers = [i for i, ch in _outside_strings(text) if ch in "]}"]
+    at = closers[where % len(closers)]
+    assert skeleton((text[:at] + "," + text[at:]).encode()).comma_before_close
