@@ -179,3 +179,28 @@ def view_value(value):
         return None
     return value
 
+
+
+def assert_same_as_one_fresh_ingest(con, tree, scratch: Path) -> None:
+    """The store behind `con` equals the one a single ingest of `tree` into a new store makes."""
+    fresh = open_rw(Path(scratch) / "fresh.duckdb")
+    try:
+        run(fresh, tree)
+        assert store_digest(fresh) == store_digest(con)
+    finally:
+        fresh.close()
+
+
+def refuse_to_open(monkeypatch, path) -> None:
+    """Ingest's open() raises PermissionError for `path`, as the kernel would for a chmod 000 file
+    (root reads those anyway)."""
+    import budgetdb.store.ingest as ingest_module
+
+    real_open = open
+
+    def refusing(file, *args, **kwargs):
+        if str(file) == str(path):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(ingest_module, "open", refusing, raising=False)

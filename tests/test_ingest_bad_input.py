@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from budgetdb.cli.app import app
 from budgetdb.store import open_store
 from budgetdb.store.ingest import IngestOptions, ingest
-from ingest_support import file_name, make, open_rw, outcomes, run, write_json, write_raw
+from ingest_support import file_name, make, open_rw, outcomes, refuse_to_open, run, write_json, write_raw
 
 DATASET = "okvqa"
 
@@ -183,15 +183,7 @@ def test_unreadable_file_simulated_fails_with_a_reason(tmp_path, monkeypatch):
     folder = tmp_path / "core_exp_h100" / DATASET
     good = _good(folder)
     bad = write_json(folder / file_name(DATASET, "high", 11, 8, 16), make(DATASET, "high", 8, 16, n=2))
-    real_open = open
-
-    def refusing(file, *args, **kwargs):
-        if str(file) == str(bad):
-            raise PermissionError(13, "Permission denied", str(file))
-        return real_open(file, *args, **kwargs)
-
-    import budgetdb.store.ingest as ingest_module
-    monkeypatch.setattr(ingest_module, "open", refusing, raising=False)
+    refuse_to_open(monkeypatch, bad)
     con = open_rw(tmp_path / "s.duckdb")
     summary = run(con, folder)
     outcome, reason = outcomes(summary)[str(bad)]

@@ -17,7 +17,8 @@ import pytest
 from budgetdb.store import demo, samples
 from budgetdb.store.errors import IngestFailedError
 from ingest_support import (
-    expected_runs, file_name, load, make, open_rw, outcomes, run, store_digest, table_rows, write_json,
+    assert_same_as_one_fresh_ingest, expected_runs, file_name, load, make, open_rw, outcomes, run, store_digest,
+    table_rows, write_json,
 )
 
 
@@ -111,9 +112,7 @@ def test_changed_file_replaces_its_rows(tree):
                        {"t": old_totals}).fetchone()[0] == 0
     assert con.execute("SELECT n_samples, accuracy FROM config_runs WHERE summary_file = $r",
                        {"r": path.relative_to(tree).as_posix()}).fetchall() == [(5, new["accuracy"])]
-    fresh = open_rw(tree.parent / "fresh.duckdb")
-    run(fresh, tree)
-    assert store_digest(fresh) == store_digest(con)
+    assert_same_as_one_fresh_ingest(con, tree, tree.parent)
 
 
 def test_file_whose_body_changes_config_moves_to_the_new_config_run(tree):
@@ -131,9 +130,7 @@ def test_file_whose_body_changes_config_moves_to_the_new_config_run(tree):
                       "AND experiment = $e ORDER BY top_k",
                       {"d": key[0], "t": key[1], "e": path.parent.parent.name}).fetchall()
     assert [k for k, _ in got] == [6, 8, 11]
-    fresh = open_rw(tree.parent / "fresh.duckdb")
-    run(fresh, tree)
-    assert store_digest(fresh) == store_digest(con)
+    assert_same_as_one_fresh_ingest(con, tree, tree.parent)
 
 
 def test_vanished_file_is_reported_and_kept_then_removed_with_prune(tree):
@@ -156,9 +153,7 @@ def test_vanished_file_is_reported_and_kept_then_removed_with_prune(tree):
     assert con.execute("SELECT count(*) FROM file_records WHERE path = $p", {"p": str(path)}).fetchone()[0] == 0
     assert con.execute("SELECT count(*) FROM config_runs WHERE summary_file = $r", {"r": rel}).fetchone()[0] == 0
     assert str(path) not in outcomes(run(con, tree))
-    fresh = open_rw(tree.parent / "fresh.duckdb")
-    run(fresh, tree)
-    assert store_digest(fresh) == store_digest(con)
+    assert_same_as_one_fresh_ingest(con, tree, tree.parent)
 
 
 def test_files_outside_the_given_paths_are_not_called_vanished(tmp_path):
@@ -291,9 +286,7 @@ def test_interrupted_run_leaves_whole_units_and_the_next_run_finishes(tree, monk
     run(con, tree)
     _consistent(con, tree)
     assert con.execute("SELECT count(*) FROM config_runs").fetchone()[0] == 81
-    fresh = open_rw(tree.parent / "fresh.duckdb")
-    run(fresh, tree)
-    assert store_digest(fresh) == store_digest(con)
+    assert_same_as_one_fresh_ingest(con, tree, tree.parent)
 
 
 _KILLABLE = """
@@ -343,9 +336,7 @@ def test_killed_process_leaves_a_consistent_store_and_the_next_run_finishes(tmp_
     _consistent(con, written.root)
     assert con.execute("SELECT count(*) FROM config_runs").fetchone()[0] == 81
     assert con.execute("SELECT count(*) FROM samples").fetchone()[0] == 81 * 20
-    fresh = open_rw(tmp_path / "fresh.duckdb")
-    run(fresh, written.root)
-    assert store_digest(fresh) == store_digest(con)
+    assert_same_as_one_fresh_ingest(con, written.root, tmp_path)
 
 
 def test_every_run_is_recorded_with_its_counts(tree):

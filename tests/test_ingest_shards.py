@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from budgetdb.store import demo
-from ingest_support import file_name, load, make, open_rw, outcomes, run, store_digest, write_json
+from ingest_support import assert_same_as_one_fresh_ingest, file_name, load, make, open_rw, outcomes, run, write_json
 
 DATASET = "coco-2014-vqa"
 
@@ -115,9 +115,7 @@ def test_merged_file_arriving_later_replaces_the_pooled_shards(tmp_path):
     assert con.execute("SELECT n_samples, source FROM config_runs WHERE dataset = $d", {"d": DATASET}).fetchall() == [(11, "merged")]
 
     # the same tree ingested in one go gives the same store
-    fresh = open_rw(tmp_path / "fresh.duckdb")
-    run(fresh, hw)
-    assert store_digest(fresh) == store_digest(con)
+    assert_same_as_one_fresh_ingest(con, hw, tmp_path)
 
 
 def test_a_new_shard_joins_the_pooled_run(tmp_path):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import budgetdb.store.ingest as ingest_module
-from ingest_support import file_name, load, make, open_rw, outcomes, run, write_json
+from ingest_support import file_name, load, make, open_rw, outcomes, refuse_to_open, run, write_json
 from reliability_support import assert_whole, disk_state, disk_versions
 
 DATASET = "okvqa"
@@ -163,14 +163,7 @@ def test_a_file_that_could_not_be_read_is_read_again_once_it_can(tree, monkeypat
     """chmod keeps size and mtime: a file refused for permissions must not stay `failed`
     forever once they are fixed."""
     victim = _victim(tree)
-    real_open = open
-
-    def refusing(file, *args, **kwargs):
-        if str(file) == str(victim):
-            raise PermissionError(13, "Permission denied", str(file))
-        return real_open(file, *args, **kwargs)
-
-    monkeypatch.setattr(ingest_module, "open", refusing, raising=False)
+    refuse_to_open(monkeypatch, victim)
     con = open_rw(tree.parent / "s.duckdb")
     outcome, reason = outcomes(run(con, tree))[str(victim)]
     assert outcome == "failed" and "permission denied" in reason.lower()
