@@ -53,6 +53,8 @@ class Skeleton:
 def _escapes_quote_or_backslash(data: bytes) -> bool:
     """Is some backslash followed by a quote or a backslash? (Most escapes are \\uXXXX; numpy,
     unlike a regex, lets another thread run meanwhile.)"""
+    if b"\\" not in data:
+        return False
     raw = np.frombuffer(data, dtype=np.uint8)
     follows = raw[np.flatnonzero(raw[:-1] == ord("\\")) + 1]
     return bool(np.any((follows == ord('"')) | (follows == ord("\\"))))
@@ -62,7 +64,7 @@ def skeleton(data: bytes) -> Skeleton:
     """Escaped backslashes and quotes are dropped first, so every remaining quote opens or
     closes a string; then only quotes, brackets and colons are kept, bracket-free strings
     (adjacent quote pairs) vanish, and the strings that remain are cut out before counting."""
-    if b"\\" in data and _escapes_quote_or_backslash(data):
+    if _escapes_quote_or_backslash(data):
         data = _ESCAPED.sub(b"", data)
     raw = np.frombuffer(data, dtype=np.uint8)
     return _from_structural(data.translate(None, _OTHER_BYTES), _comma_before_close(raw))
@@ -71,7 +73,7 @@ def skeleton(data: bytes) -> Skeleton:
 def split_skeleton(data: bytes, at: int) -> tuple[Skeleton, Skeleton]:
     """`skeleton(data[:at])` and `skeleton(data[at:])`, without copying the bytes after `at`
     where no escape needs dropping (a structural character is one byte wherever it is)."""
-    if b"\\" in data and _escapes_quote_or_backslash(data):
+    if _escapes_quote_or_backslash(data):
         return skeleton(data[:at]), skeleton(data[at:])
     kept = data.translate(None, _OTHER_BYTES)
     split = len(data[:at].translate(None, _OTHER_BYTES))

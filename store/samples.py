@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import writer
 from .fields import IMPLAUSIBLE_MS, SAMPLE_FIELDS, STAGE_LATENCIES, literal_path
 
 KNOWN = list(SAMPLE_FIELDS)
@@ -159,9 +160,8 @@ def load(con, loads: list[SampleLoad], max_size: int) -> dict[int, Loaded]:
     if not loads:
         return {}
     con.execute("DELETE FROM ingest_batch")
-    con.execute("INSERT INTO ingest_batch SELECT unnest($paths), unnest($file_ids), unnest($config_run_ids)",
-                {"paths": [g.path for g in loads], "file_ids": [g.file_id for g in loads],
-                 "config_run_ids": [g.config_run_id for g in loads]})
+    writer.insert_columns(con, "ingest_batch", {"path": [g.path for g in loads], "file_id": [g.file_id for g in loads],
+                                                "config_run_id": [g.config_run_id for g in loads]})
     con.execute(_INSERT, {"paths": [literal_path(g.path) for g in loads], "known": KNOWN, "max_size": max_size})
     facts = {}
     for file_id, n, absent_sets, extra_keys, nan_count, zero_count, implausible in con.execute(_FACTS).fetchall():
