@@ -73,3 +73,16 @@ def test_a_comma_before_a_closing_bracket_is_found_and_json_has_none(value, inde
     closers = [i for i, ch in _outside_strings(text) if ch in "]}"]
     at = closers[where % len(closers)]
     assert skeleton((text[:at] + "," + text[at:]).encode()).comma_before_close
+
+
+_TRAILING_COMMA = re.compile(rb",[\x00- ]*[\]}]")
+
+
+@settings(max_examples=500, deadline=None)
+@given(pieces=st.lists(st.one_of(st.sampled_from([b",", b"]", b"}", b"[", b"a", b"\\", b'"', b"\xc3\xa9"]),
+                                 st.integers(min_value=1, max_value=80).map(lambda n: b" \n\t\r"[n % 4:n % 4 + 1] * n)),
+                       max_size=40))
+def test_the_comma_check_agrees_with_a_regular_expression_over_any_bytes(pieces):
+    """Whitespace runs longer than the walk back from each bracket included (they take the plain scan)."""
+    data = b"".join(pieces)
+    assert skeleton(data).comma_before_close == bool(_TRAILING_COMMA.search(data))
