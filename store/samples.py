@@ -62,6 +62,17 @@ def _type_error(name: str, kind: str, value: str) -> str:
     return f"WHEN {value} IS NOT NULL AND NOT {_accepts(kind, value)} THEN error({problem})"
 
 
+# DuckDB also reads nan, inf, -INF... inside free-form values (metadata, tier_range, unknown keys)
+# and keeps them as written. Outside strings, such a number starts a value's minified JSON or
+# follows ':', ',', '[' or '-' with "na" or "in" in any case: a usual sample without that hint
+# holds none; any other sample is searched exactly, outside its strings.
+_LENIENT_HINT = "(?:^|[:,\\[-])(?:[nN][aA]|[iI][nN])"
+_LENIENT_NUMBERS = f"""list_filter(list_transform(map_entries(o.m), e -> e.key || ': the number ' || list_filter(
+                 regexp_extract_all(regexp_replace(CAST(e.value AS VARCHAR), '"(?:[^"\\\\]|\\\\.)*"', '', 'g'), '-?[A-Za-z]+'),
+                 w -> w NOT IN ('true', 'false', 'null', 'NaN', 'Infinity', '-Infinity', 'e', 'E'))[1]), x -> x IS NOT NULL)"""
+_LENIENT_ERROR = (f"WHEN {_LENIENT_NUMBERS} <> [] THEN error(o.filename || ': per_sample_results[' || (o.i - 1) || '].' || "
+                  f"{_LENIENT_NUMBERS}[1] || ' is not JSON (only NaN, Infinity and -Infinity are)')")
+
 _BY_KEY = [(name, kind, f"o.m['{name}']") for name, kind in SAMPLE_FIELDS.items()]
 # the usual sample: exactly the known keys in the usual order, every value non-null and of its
 # column's type; one regular expression checks all its numbers and lists at once
@@ -71,8 +82,11 @@ _USUAL = " AND ".join(
      "regexp_full_match(concat_ws(';', "
      + ", ".join(f"CAST({value} AS VARCHAR)" for value, kind in _BY_POSITION if kind in _PATTERNS) + "), '"
      + ";".join(f"(?:{_PATTERNS[kind]})" for _, kind in _BY_POSITION if kind in _PATTERNS) + "')"]
-    + [_accepts(kind, value) for value, kind in _BY_POSITION if kind == "VARCHAR"])
+    + [_accepts(kind, value) for value, kind in _BY_POSITION if kind == "VARCHAR"]
+    + ["NOT regexp_matches(concat_ws(',', " + ", ".join(f"CAST({value} AS VARCHAR)" for value, kind in _BY_POSITION
+                                                         if kind == "JSON") + f"), '{_LENIENT_HINT}')"])
 _TYPE_ERRORS = "\n             ".join(_type_error(name, kind, value) for name, kind, value in _BY_KEY if kind != "JSON")
+
 _VALUES = ",\n    ".join(_cast(kind, f"o.v[{i}]") for i, (_, kind) in enumerate(SAMPLE_FIELDS.items(), start=1))
 
 # v, the sample's values in SAMPLE_FIELDS order (NULL where a key is absent), is computed and
@@ -98,6 +112,7 @@ FROM (
              THEN error(o.filename || ': per_sample_results[' || (o.i - 1) || '] has the key '
                         || to_json(list_filter(map_keys(o.m), (k, j) -> list_position(map_keys(o.m), k) < j)[1]) || ' twice')
              {_TYPE_ERRORS}
+             {_LENIENT_ERROR}
              ELSE list_transform($known, k -> o.m[k]) END AS v
     FROM (
         SELECT filename, m, i, coalesce(map_keys(m) = $known, false) AS usual

@@ -215,6 +215,53 @@ def test_nan_and_infinity_in_every_numeric_field_are_stored_faithfully_or_fail_a
     _store_answers(db)
 
 
+# -- nan, inf... (DuckDB's spellings) in free-form values ------------------------------------------
+
+_SPELLINGS = ["nan", "NAN", "-nan", "inf", "-inf", "Inf", "INF", "iNf", "infinity", "-INFINITY", "NaN", "Infinity",
+              "-Infinity", "-NaN", "1e-5", "2E+5", "null", "true"]
+# where the spelling goes, as a replacement of text in the first sample; `X` is the spelling
+_PLACES = {
+    "metadata_value": ('"question_id": ', '"x": X, "question_id": '),
+    "metadata_list": ('"question_id": ', '"x": [1, X], "question_id": '),
+    "metadata_itself": ('"metadata": {', '"metadata": X, "ignored": {'),
+    "tier_range_value": ('"tier_range": {', '"tier_range": {"x": X, '),
+    "unknown_key": ('"pred": ', '"zzz": {"a": [X]}, "pred": '),
+    "inside_a_string": ('"question_id": ', '"x": "a,X [X :X", "question_id": '),
+}
+
+
+def test_numbers_spelled_nan_or_inf_in_free_form_values_fail_naming_the_key_and_json_spellings_are_kept(tmp_path):
+    """Whatever json.loads rejects fails with a line naming the key; whatever it reads is stored
+    and rebuilt exactly (NaN, Infinity and -Infinity, exponents, and look-alikes inside strings)."""
+    hw_root = tmp_path / "core_exp_h100"
+    head, samples = _dumps(_body(n=3, seed=5)).split('"per_sample_results"')
+    files = {}
+    for place, (old, new) in _PLACES.items():
+        assert old in samples, place
+        for i, spelling in enumerate(_SPELLINGS):
+            folder = f"{place}{i}"
+            text = head + '"per_sample_results"' + samples.replace(old, new.replace("X", spelling), 1)
+            path = write_raw(hw_root / folder / file_name(folder, "high", 11, 8, 16), text)
+            files[path] = (place, spelling)
+    con = open_rw(tmp_path / "s.duckdb")
+    got = outcomes(run(con, hw_root))
+    failed = 0
+    for path, (place, spelling) in files.items():
+        outcome, reason = got[str(path)]
+        try:
+            expected = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            assert outcome == "failed", (place, spelling, outcome)
+            key = {"unknown_key": "zzz", "tier_range_value": "tier_range"}.get(place, "metadata")
+            assert "\n" not in reason and f"per_sample_results[0].{key}: the number {spelling} " in reason, (place, reason)
+            failed += 1
+            continue
+        assert outcome == "new", (place, spelling, outcome, reason)
+        assert not json_diff(expected, rebuild_result(con, str(path))), (place, spelling)
+    con.close()
+    assert failed == 5 * 11  # eleven spellings JSON does not have, in five places outside strings
+
+
 # -- duplicate keys below the top level ------------------------------------------------------------
 
 def test_duplicate_keys_inside_values_are_read_as_json_load_reads_them(tmp_path):
