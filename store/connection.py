@@ -189,7 +189,14 @@ def _connect(location: StoreLocation, read_only: bool) -> duckdb.DuckDBPyConnect
     if not location.is_lake:
         if not read_only:
             location.path.parent.mkdir(parents=True, exist_ok=True)
-        return duckdb.connect(str(location.path), read_only=read_only)
+        try:
+            return duckdb.connect(str(location.path), read_only=read_only)
+        except duckdb.ConnectionException as exc:
+            if "different configuration" not in str(exc):
+                raise
+            held = "read-write" if read_only else "read-only"
+            raise StoreBusyError(f"store {location.label} is already open {held} in this process; use that "
+                                 f"connection (its .cursor() in another thread) or close it first") from exc
     if not read_only and location.path is not None:
         location.path.parent.mkdir(parents=True, exist_ok=True)
     con = extensions.offline_connection()

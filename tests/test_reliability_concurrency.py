@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from budgetdb.cli.app import app
 from budgetdb.store import demo, open_store
+from budgetdb.store.errors import StoreBusyError
 from ingest_support import open_rw, run, store_digest
 from reliability_support import CLI, assert_whole, disk_state, disk_versions
 
@@ -181,3 +182,17 @@ def test_every_store_command_offers_wait():
     for args in (["ingest"], ["info"], ["report"], ["query", "run"], ["sql"], ["export"]):
         result = CliRunner().invoke(app, [*args, "--help"])
         assert "--wait" in result.stdout, args
+
+
+@pytest.mark.parametrize("first_read_only", [False, True], ids=["writer_then_reader", "reader_then_writer"])
+def test_one_process_opening_a_store_read_only_and_read_write_gets_a_budgetdb_error(tmp_path, first_read_only):
+    """DuckDB refuses a second connection of another mode in the same process; the error says
+    what to do instead, and the connection already open keeps working."""
+    db = tmp_path / "s.duckdb"
+    open_rw(db).close()
+    first = open_store(db, read_only=first_read_only)
+    with pytest.raises(StoreBusyError, match="already open read-(write|only) in this process"):
+        open_store(db, read_only=not first_read_only)
+    assert first.execute("SELECT count(*) FROM file_records").fetchone() == (0,)
+    first.close()
+    open_store(db, read_only=not first_read_only).close()
