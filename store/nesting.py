@@ -16,7 +16,6 @@ import numpy as np
 
 _STRUCTURAL = b'"[]{}:'
 _OTHER_BYTES = bytes(b for b in range(256) if b not in _STRUCTURAL)
-_STRING = re.compile(rb'"[^"]*"')
 _ESCAPED = re.compile(rb'\\[\\"]')
 _STEP = np.zeros(256, dtype=np.int8)
 _STEP[list(b"[{")] = 1
@@ -63,8 +62,8 @@ def _escapes_quote_or_backslash(data: bytes) -> bool:
 
 def skeleton(data: bytes) -> Skeleton:
     """Escaped backslashes and quotes are dropped first, so every remaining quote opens or
-    closes a string; then only quotes, brackets and colons are kept, bracket-free strings
-    (adjacent quote pairs) vanish, and the strings that remain are cut out before counting."""
+    closes a string; then only quotes, brackets and colons are kept, and what lies inside a
+    string is cut out before counting."""
     if _escapes_quote_or_backslash(data):
         data = _ESCAPED.sub(b"", data)
     raw = np.frombuffer(data, dtype=np.uint8)
@@ -84,11 +83,12 @@ def split_skeleton(data: bytes, at: int) -> tuple[Skeleton, Skeleton]:
 
 
 def _from_structural(kept: bytes, comma_before_close: bool) -> Skeleton:
-    kept = kept.replace(b'""', b"")
-    if b'"' in kept:
-        kept = _STRING.sub(b"", kept)
-    chars = np.frombuffer(kept, dtype=np.uint8)
-    return Skeleton(chars, np.cumsum(_STEP[chars], dtype=np.int64), comma_before_close)
+    raw = np.frombuffer(kept, dtype=np.uint8)
+    quote = (raw == ord('"')).view(np.uint8)
+    # every quote left opens or closes a string: after an odd number of them, a string goes on
+    inside = np.bitwise_xor.accumulate(quote)
+    chars = raw[(inside | quote) == 0]
+    return Skeleton(chars, np.cumsum(_STEP[chars], dtype=np.int32), comma_before_close)
 
 
 def _comma_before_close(raw: np.ndarray) -> bool:
