@@ -41,13 +41,13 @@ REPORT_QUERIES = {
     "store_summary": "store_summary@v1",
     "prefill_stats": "prefill_stats@v1",
     "decode_stats": "decode_stats@v1",
-    "config_points": "config_points@v1",
-    "frontier_summary": "frontier_summary@v1",
-    "budget_range": "budget_range@v1",
-    "budget_lookup": "budget_lookup@v1",
+    "config_points": "config_points@v2",
+    "frontier_summary": "frontier_summary@v2",
+    "budget_range": "budget_range@v2",
+    "budget_lookup": "budget_lookup@v2",
 }
 PLOT_QUERIES = {
-    "pareto_frontier": "pareto_frontier@v1",
+    "pareto_frontier": "pareto_frontier@v2",
     "prefill_histogram": "prefill_histogram@v1",
 }
 LATENCY_STAGES = ("T_total", "T_LLM_prefill", "vision_prefill")

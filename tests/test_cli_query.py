@@ -59,7 +59,7 @@ def test_show_prints_the_file():
     assert result.stdout == queries.get("pareto_frontier@v1").sql
     assert result.stdout.startswith("-- name: pareto_frontier\n-- version: 1\n")
     assert "\n-- uses: config_points@v1\n" in result.stdout
-    assert "\n-- uses: config_points@v1, pareto_frontier@v1\n" in invoke("query", "show", "frontier_summary").stdout
+    assert "\n-- uses: config_points@v2, pareto_frontier@v2\n" in invoke("query", "show", "frontier_summary").stdout
 
 
 def test_run_prints_json_rows_equal_to_the_python_api(small_store):
@@ -98,7 +98,7 @@ def test_run_markdown_and_table(small_store):
     ("args", "message"),
     [
         (("query", "run", "paretto"), "Error: no query named 'paretto'; the queries are: budget_lookup, budget_range,"),
-        (("query", "run", "pareto_frontier@v9"), "Error: pareto_frontier has no version 'v9'; its versions are: pareto_frontier@v1"),
+        (("query", "run", "pareto_frontier@v9"), "Error: pareto_frontier has no version 'v9'; its versions are: pareto_frontier@v1, pareto_frontier@v2"),
         (("query", "show", "nope@v1"), "Error: no query named 'nope'"),
         (("query", "run", "prefill_stats", "-p", "datasets=okvqa"),
          "Error: prefill_stats@v1 has no parameter 'datasets'; its parameters are: hardware, experiment, dataset"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import statistics
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from fractions import Fraction
 
 import duckdb
 import numpy as np
@@ -215,6 +216,27 @@ def test_frontier_with_ties_keeps_exact_duplicates(ties_store):
         ("d", "low", 4, 0.5, 100.0), ("d", "low", 6, 0.5, 100.0),
         ("d", "high", 6, 0.7, 150.0), ("d", "high", 8, 0.7, 150.0),
         ("one", "low", 4, 0.25, 80.0)]
+
+
+@pytest.mark.parametrize("ref", ["pareto_frontier", "frontier_summary"])
+def test_runs_holding_the_same_accuracies_in_another_order_tie_exactly(tmp_path, ref):
+    """Two runs with the same per-sample accuracies in another order have the same mean, exactly,
+    so the slower one is dominated. A running floating-point sum can end a digit apart with the
+    order: DuckDB's avg did here, and config_points@v1 put both runs on the frontier."""
+    rng = np.random.default_rng(0)
+    first = np.array([0.0, 1 / 3, 2 / 3, 1.0])[rng.integers(0, 4, size=50)]
+    second = rng.permutation(first)
+    mean = float(sum(map(Fraction, first)) / len(first))  # exact, rounded once
+    con = new_store(tmp_path / "s.duckdb")
+    fast = add_config_run(con, dataset="okvqa", top_k=4, samples={"accuracy": first, "T_total": np.full(50, 100.0)})
+    add_config_run(con, dataset="okvqa", top_k=6, samples={"accuracy": second, "T_total": np.full(50, 110.0)})
+    assert [r["accuracy"] for r in queries.run(con, "config_points").records()] == [mean, mean]
+    rows = queries.run(con, ref).records()
+    if ref == "pareto_frontier":
+        assert [r["config_run_id"] for r in rows] == [fast]
+    else:
+        assert [(r["n_points"], r["lo_top_k"], r["hi_top_k"]) for r in rows] == [(1, 4, 4)]
+    con.close()
 
 
 def test_frontier_summary_with_ties_one_point_and_no_point(ties_store):

@@ -208,5 +208,5 @@ def test_a_check_inside_the_sql_becomes_a_query_error(tmp_path):
     from budgetdb import connect
 
     new_store(tmp_path / "s.duckdb").close()
-    with pytest.raises(queries.QueryRunError, match="budget_range@v1 failed: .*step must be > 0"):
+    with pytest.raises(queries.QueryRunError, match="budget_range@v2 failed: .*step must be > 0"):
         queries.run(connect(tmp_path / "s.duckdb"), "budget_range", {"step": 0})

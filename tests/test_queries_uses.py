@@ -138,8 +138,10 @@ def test_a_dependency_the_sql_never_reads_is_refused():
 def test_packaged_closures_run_dependencies_first_and_once():
     assert [s.ref for s in queries.closure("budget_lookup@v1")] == [
         "config_points@v1", "pareto_frontier@v1", "frontier_summary@v1", "prefill_stats@v1", "budget_range@v1", "budget_lookup@v1"]
-    assert [s.ref for s in queries.closure("frontier_summary")] == ["config_points@v1", "pareto_frontier@v1", "frontier_summary@v1"]
-    assert [s.ref for s in queries.closure("config_points")] == ["config_points@v1"]
+    assert [s.ref for s in queries.closure("budget_lookup")] == [
+        "config_points@v2", "pareto_frontier@v2", "frontier_summary@v2", "prefill_stats@v1", "budget_range@v2", "budget_lookup@v2"]
+    assert [s.ref for s in queries.closure("frontier_summary")] == ["config_points@v2", "pareto_frontier@v2", "frontier_summary@v2"]
+    assert [s.ref for s in queries.closure("config_points")] == ["config_points@v2"]
     for top in queries.list_queries():
         order = [s.ref for s in queries.closure(top.ref)]
         assert order[-1] == top.ref and len(order) == len(set(order))
@@ -198,7 +200,7 @@ def test_each_dependency_runs_once_into_a_temp_table_then_is_dropped(store):
 
 def test_temp_tables_are_gone_after_a_failing_dependency(store):
     con = connect(store)
-    with pytest.raises(queries.QueryRunError, match=r"^budget_lookup@v1 failed in budget_range@v1, a query it uses: .*step must be > 0"):
+    with pytest.raises(queries.QueryRunError, match=r"^budget_lookup@v2 failed in budget_range@v2, a query it uses: .*step must be > 0"):
         queries.run(con, "budget_lookup", {"step": 0})
     assert temp_tables(con) == []
     assert queries.run(con, "frontier_summary").records()[0]["n_points"] == 2  # the names are free again
@@ -236,7 +238,7 @@ def test_temp_tables_are_gone_after_the_query_itself_fails(synthetic, store):
 def test_a_temp_table_of_the_same_name_is_refused_and_left_alone(store):
     con = connect(store)
     con.execute("CREATE TEMP TABLE config_points AS SELECT 42 AS answer")
-    with pytest.raises(queries.QueryRunError, match=r"^pareto_frontier@v1 failed in config_points@v1, a query it uses: .*already exists"):
+    with pytest.raises(queries.QueryRunError, match=r"^pareto_frontier@v2 failed in config_points@v2, a query it uses: .*already exists"):
         queries.run(con, "pareto_frontier")
     assert con.execute("SELECT answer FROM config_points").fetchall() == [(42,)]
     con.close()

@@ -152,8 +152,8 @@ def test_footer(small_store, small_en, small_zh):
     first_run = [spec for ref in REPORT_QUERIES.values() for spec in queries.closure(ref)]
     assert listed == [(spec.ref, spec.sha256) for spec in dict.fromkeys(first_run)]
     assert [ref for ref, _ in listed] == [
-        "store_summary@v1", "prefill_stats@v1", "decode_stats@v1", "config_points@v1", "pareto_frontier@v1",
-        "frontier_summary@v1", "budget_range@v1", "budget_lookup@v1"]
+        "store_summary@v1", "prefill_stats@v1", "decode_stats@v1", "config_points@v2", "pareto_frontier@v2",
+        "frontier_summary@v2", "budget_range@v2", "budget_lookup@v2"]
     for ref, sha256 in listed:
         assert sha256 == hashlib.sha256(queries.get(ref).sql.encode("utf-8")).hexdigest()
     assert "## 可复现信息" in small_zh
