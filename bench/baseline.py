@@ -37,15 +37,18 @@ def main(root: str) -> None:
             if not samples:
                 continue
             prefill.extend(s["T_LLM_prefill"] for s in samples if s["T_LLM_prefill"] and not math.isnan(s["T_LLM_prefill"]))
-            accuracy = np.mean([s["accuracy"] for s in samples])
-            latency = np.mean([s["T_total"] for s in samples if s["T_total"]])
+            # math.fsum: np.mean's last digit depends on the order, and equal means must tie exactly
+            accuracies = [s["accuracy"] for s in samples]
+            latencies = [s["T_total"] for s in samples if s["T_total"]]
+            accuracy = math.fsum(accuracies) / len(accuracies)
+            latency = math.fsum(latencies) / len(latencies)
             points[os.path.basename(folder)].append((float(accuracy), float(latency)))
     values = np.array(prefill)
     figures = {
         "n": len(values),
-        "percentiles": np.percentile(values, [0, 5, 25, 50, 75, 95, 100]).round(1).tolist(),
-        "mean": round(float(values.mean()), 1),
-        "std": round(float(values.std()), 1),
+        "percentiles": np.percentile(values, [0, 5, 25, 50, 75, 95, 100]).tolist(),
+        "mean": float(values.mean()),
+        "std": float(values.std()),
     }
     ranges = {}
     for dataset, pts in sorted(points.items()):
@@ -53,7 +56,7 @@ def main(root: str) -> None:
             q[0] >= p[0] and q[1] <= p[1] and (q[0] > p[0] or q[1] < p[1]) for q in pts)]
         lo = min(frontier, key=lambda p: (p[0], p[1]))
         hi = max(frontier, key=lambda p: (p[0], -p[1]))
-        ranges[dataset] = (len(frontier), round(lo[1], 2), round(hi[1], 2))
+        ranges[dataset] = (len(frontier), lo[1], hi[1])
     low = min(r[1] for r in ranges.values())
     high = max(r[2] for r in ranges.values())
     figures["frontiers"] = ranges

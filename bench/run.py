@@ -7,13 +7,16 @@ exact current shape, then measures, alternating the steps within every repeat so
 machine cannot fake a ratio: the json.load baseline, DuckDB's raw scan of the same files
 (the floor), `budgetdb ingest` cold, again with nothing changed, again after touching one
 file, `budgetdb report`, and `budgetdb --help`. Every step runs in its own process; the
-table gives the median and min-max wall time and the peak RSS of that process. Prints
-Markdown. Run by hand, not by CI.
+table gives the median and min-max wall time and the peak RSS of that process. In the first
+round it checks that budgetdb's figures equal the baseline's (prefill statistics, frontiers,
+budget range; it stops if not). Prints Markdown. Run by hand, not by CI.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import shutil
 import statistics
@@ -71,13 +74,15 @@ def measure(tree: Path, work: Path, repeats: int, db_spec: str | None) -> dict[s
         results.setdefault(name, []).append((seconds, rss, cpu))
         return out
 
-    for _ in range(repeats):
+    for round_ in range(repeats):
         if db_spec is None:
             for suffix in ("", ".wal"):
                 Path(db_base + suffix).unlink(missing_ok=True)
-        record("baseline: json.load loop + numpy", [sys.executable, str(HERE / "baseline.py"), str(hw_root)])
+        figures = record("baseline: json.load loop + numpy", [sys.executable, str(HERE / "baseline.py"), str(hw_root)])
         record("floor: DuckDB raw scan (declared schema)", [sys.executable, "-c", RAW_SCAN, *files])
         record("budgetdb ingest (cold)", [BUDGETDB, "ingest", str(hw_root), "--format", "json"])
+        if round_ == 0:
+            check_same_answers(json.loads(figures), env)
         record("budgetdb ingest (nothing changed)", [BUDGETDB, "ingest", str(hw_root), "--format", "json"])
         os.utime(touched)
         with open(touched, "ab") as handle:
@@ -86,6 +91,30 @@ def measure(tree: Path, work: Path, repeats: int, db_spec: str | None) -> dict[s
         record("budgetdb report", [BUDGETDB, "report"])
         record("budgetdb --help", [BUDGETDB, "--help"])
     return results
+
+
+def _query(name: str, env: dict) -> list[dict]:
+    return json.loads(run([BUDGETDB, "query", "run", name, "--format", "json"], env)[3])
+
+
+def check_same_answers(baseline: dict, env: dict) -> None:
+    """The timings compare like with like only if budgetdb's figures are the baseline's: the
+    pooled prefill statistics, each dataset's frontier size and ends, the budget range."""
+    stats = _query("prefill_stats", env)[0]
+    ours = {"n": stats["n"], "percentiles": [stats[k] for k in ("min", "p5", "p25", "p50", "p75", "p95", "max")],
+            "mean": stats["mean"], "std": stats["std"],
+            "frontiers": {r["dataset"]: [r["n_points"], r["lo_latency"], r["hi_latency"]] for r in _query("frontier_summary", env)},
+            "budget_range": [_query("budget_range", env)[0][k] for k in ("lower", "upper")]}
+
+    def same(a, b) -> bool:
+        if isinstance(a, dict):
+            return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+        if isinstance(a, list):
+            return isinstance(b, list) and len(a) == len(b) and all(map(same, a, b))
+        return math.isclose(a, b, rel_tol=1e-9)
+
+    if not same(baseline, ours):
+        raise SystemExit(f"budgetdb's figures differ from the baseline's:\nbaseline {baseline}\nbudgetdb {ours}")
 
 
 def table(samples: int, json_bytes: int, store_bytes: int, results) -> str:
@@ -106,7 +135,8 @@ def table(samples: int, json_bytes: int, store_bytes: int, results) -> str:
             f"| {name} | {median:.2f} | {min(times):.2f} - {max(times):.2f} | {rate} | "
             f"{baseline / median:.1f}x | {statistics.median(c for _, _, c in runs):.1f} | {max(r for _, r, _ in runs):,.0f} |"
         )
-    lines += ["", f"Store size: {store_bytes / 2**20:,.0f} MB = {store_bytes / json_bytes:.1%} of the JSON.", ""]
+    lines += ["", f"Store size: {store_bytes / 2**20:,.0f} MB = {store_bytes / json_bytes:.1%} of the JSON. "
+              "budgetdb's figures equal the baseline's (prefill statistics, frontiers, budget range).", ""]
     return "\n".join(lines)
 
 
