@@ -86,7 +86,6 @@ _USUAL = " AND ".join(
     + ["NOT regexp_matches(concat_ws(',', " + ", ".join(f"CAST({value} AS VARCHAR)" for value, kind in _BY_POSITION
                                                          if kind == "JSON") + f"), '{_LENIENT_HINT}')"])
 _TYPE_ERRORS = "\n             ".join(_type_error(name, kind, value) for name, kind, value in _BY_KEY if kind != "JSON")
-
 _VALUES = ",\n    ".join(_cast(kind, f"o.v[{i}]") for i, (_, kind) in enumerate(SAMPLE_FIELDS.items(), start=1))
 
 # v, the sample's values in SAMPLE_FIELDS order (NULL where a key is absent), is computed and
