@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from .fields import literal_path
-from .nesting import Skeleton, skeleton, split_skeleton
+from .nesting import Skeleton, comma_before_close, skeleton, split_skeleton
 
 _SAMPLES_KEY = "per_sample_results"
 _LENIENT_NUMBER = re.compile(r"(?<=[:,\[])-?(?!NaN\b|Infinity\b)(?i:nan|inf)")  # in minified JSON
@@ -73,18 +73,18 @@ def first_look(path: str, data: bytes) -> Inspection:
     at = data.find(b'"per_sample_results"')
     if at < 0:
         whole = skeleton(data)
-        return _too_deep(path, whole.max_depth) or _not_json(path, data, whole) or Inspection(path, "unknown")
+        return _too_deep(path, whole.max_depth) or _not_json(path, data) or Inspection(path, "unknown")
     before, after = split_skeleton(data, at)
     return (_too_deep(path, max(before.max_depth, before.end_depth + after.max_depth))
-            or _not_json(path, data, before, after)
+            or _not_json(path, data)
             or _head(path, data[:at], before, after)
             or Inspection(path, "unknown"))
 
 
-def _not_json(path: str, data: bytes, *parts: Skeleton) -> Inspection | None:
+def _not_json(path: str, data: bytes) -> Inspection | None:
     """DuckDB reads `[1, 2,]` as `[1, 2]`: where a comma comes right before a closing bracket
     (or a string holds such text), Python's parser says whether the file is JSON."""
-    if not any(part.comma_before_close for part in parts):
+    if not comma_before_close(data):
         return None
     try:
         json.loads(data)

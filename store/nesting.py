@@ -3,8 +3,9 @@
 DuckDB's JSON functions recurse and crash the process on very deep documents, so ingest
 measures the depth first and refuses deep files by name. The same pass counts the keys of
 the top-level object, which lets ingest read a result file's top-level keys from the few
-kilobytes before `per_sample_results` instead of parsing the whole file twice. Alongside, it
-finds commas right before a closing bracket: DuckDB's reader takes `[1, 2,]` without a word.
+kilobytes before `per_sample_results` instead of parsing the whole file twice.
+`comma_before_close` finds commas right before a closing bracket: DuckDB's reader takes
+`[1, 2,]` without a word.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ class Skeleton:
 
     chars: np.ndarray
     depth: np.ndarray
-    comma_before_close: bool = False  # "," then only whitespace then "]" or "}", maybe inside a string
 
     @property
     def max_depth(self) -> int:
@@ -66,8 +66,7 @@ def skeleton(data: bytes) -> Skeleton:
     string is cut out before counting."""
     if _escapes_quote_or_backslash(data):
         data = _ESCAPED.sub(b"", data)
-    raw = np.frombuffer(data, dtype=np.uint8)
-    return _from_structural(data.translate(None, _OTHER_BYTES), _comma_before_close(raw))
+    return _from_structural(data.translate(None, _OTHER_BYTES))
 
 
 def split_skeleton(data: bytes, at: int) -> tuple[Skeleton, Skeleton]:
@@ -77,25 +76,24 @@ def split_skeleton(data: bytes, at: int) -> tuple[Skeleton, Skeleton]:
         return skeleton(data[:at]), skeleton(data[at:])
     kept = data.translate(None, _OTHER_BYTES)
     split = len(data[:at].translate(None, _OTHER_BYTES))
-    raw = np.frombuffer(data, dtype=np.uint8)
-    return (_from_structural(kept[:split], _comma_before_close(raw[:at])),
-            _from_structural(kept[split:], _comma_before_close(raw[at:])))
+    return _from_structural(kept[:split]), _from_structural(kept[split:])
 
 
-def _from_structural(kept: bytes, comma_before_close: bool) -> Skeleton:
+def _from_structural(kept: bytes) -> Skeleton:
     raw = np.frombuffer(kept, dtype=np.uint8)
     quote = (raw == ord('"')).view(np.uint8)
     # every quote left opens or closes a string: after an odd number of them, a string goes on
     inside = np.bitwise_xor.accumulate(quote)
     chars = raw[(inside | quote) == 0]
-    return Skeleton(chars, np.cumsum(_STEP[chars], dtype=np.int32), comma_before_close)
+    return Skeleton(chars, np.cumsum(_STEP[chars], dtype=np.int32))
 
 
-def _comma_before_close(raw: np.ndarray) -> bool:
+def comma_before_close(data: bytes) -> bool:
     """A comma, then only whitespace, then "]" or "}" (outside strings or in one)? Walks back
     from every closing bracket over the whitespace before it, all brackets at once (numpy, so
     that another thread runs meanwhile); a run longer than _WALK bytes sends the whole file to
     the plain scan, which costs twice as much on the usual file."""
+    raw = np.frombuffer(data, dtype=np.uint8)
     at = np.flatnonzero((raw | 0x20) == ord("}"))  # "]" | 0x20 is "}", and no other byte becomes "}"
     for _ in range(_WALK):
         at = at[at > 0] - 1
