@@ -21,6 +21,7 @@ from typing import Callable, Iterator
 import duckdb
 
 from . import concurrency, ids, samples, writer
+from .memory import WrittenBlocks
 from .discover import Candidate, discover
 from .errors import IngestFailedError
 from .inspect import Inspection, first_look, inspect
@@ -133,6 +134,7 @@ class _Run:
         self.summary = IngestSummary(self.run_id, [])
         self.dropped: set[str] = set()
         self.pending: list[tuple] = []
+        self.written = WrittenBlocks(con)
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -482,6 +484,7 @@ class _Run:
 
     def _commit(self) -> None:
         self.con.execute("COMMIT")
+        self.written.release()
         pending, self.pending = self.pending, []
         for loaded, rows in pending:
             for facts in loaded.values():
