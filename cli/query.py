@@ -8,6 +8,7 @@ import typer
 
 from .options import DataPathOption, DbOption, FormatOption, OutputFormat, WaitOption
 from .output import render
+from .pandas_guard import pandas_unloaded
 
 query_app = typer.Typer(
     name="query",
@@ -77,11 +78,12 @@ def run(ref: RefArgument, param: ParamOption = None, db: DbOption = None, data_p
     params = _parse_params(param or [])
     spec = queries.get(ref)
     queries.bind(spec, params)  # parameter errors before the store is opened
-    con = open_store(db, read_only=True, wait=wait, data_path=data_path)
-    try:
-        result = queries.run(con, spec.ref, params)
-    finally:
-        con.close()
+    with pandas_unloaded():
+        con = open_store(db, read_only=True, wait=wait, data_path=data_path)
+        try:
+            result = queries.run(con, spec.ref, params)
+        finally:
+            con.close()
     typer.echo(render(result.columns, result.rows, fmt), nl=False)
 
 

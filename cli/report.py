@@ -13,6 +13,7 @@ import typer
 from budgetdb.store.errors import BudgetdbError
 
 from .options import DataPathOption, DbOption, WaitOption
+from .pandas_guard import pandas_unloaded
 
 
 class Lang(str, Enum):
@@ -113,11 +114,12 @@ def report(
         plots_dir=plots,
         link_base=out.absolute().parent if out is not None else None,
     )
-    con = open_store(db, read_only=True, wait=wait, data_path=data_path)
-    try:
-        text = build_report(con, options)
-    finally:
-        con.close()
+    with pandas_unloaded():
+        con = open_store(db, read_only=True, wait=wait, data_path=data_path)
+        try:
+            text = build_report(con, options)
+        finally:
+            con.close()
     if out is None:
         typer.echo(text, nl=False)
     else:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from report_helpers import run, store_with
 from typer.testing import CliRunner
@@ -118,3 +121,43 @@ def test_help_documents_every_option():
     for option in OPTIONS:
         assert option in result.stdout, option
     assert "Example: budgetdb report" in result.stdout
+
+
+def test_report_and_query_run_never_import_pandas(db, tmp_path):
+    """DuckDB would import pandas (0.2-0.3 s) to check each bound parameter against pandas.NaT."""
+    script = ("import sys\nfrom budgetdb.cli.app import main\nsys.argv = ['budgetdb'] + sys.argv[1:]\n"
+              "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+              "print('pandas imported' if sys.modules.get('pandas') else 'no pandas')\n")
+    for args in (["report", "--db", str(db), "-o", str(tmp_path / "r.md")],
+                 ["query", "run", "budget_lookup", "--db", str(db), "-p", "budgets=150", "-p", "dataset=okvqa"]):
+        done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines()[-1] == "no pandas", args
+
+
+_AFTER_THE_GUARD = """
+import sys
+import duckdb
+from budgetdb.cli.pandas_guard import pandas_unloaded
+
+con = duckdb.connect()
+with pandas_unloaded():
+    try:
+        import pandas
+    except ImportError:
+        pass
+    else:
+        raise AssertionError("pandas imported inside the guard")
+    assert con.execute("SELECT ?::DOUBLE + 1", [1.5]).fetchone() == (2.5,)
+assert "pandas" not in sys.modules
+import pandas
+assert con.execute("SELECT ? IS NULL", [pandas.NaT]).fetchone() == (True,)
+assert con.execute("SELECT 41 + 1 AS x").df()["x"].tolist() == [42]
+print("ok")
+"""
+
+
+def test_pandas_works_again_after_the_guard():
+    done = subprocess.run([sys.executable, "-c", _AFTER_THE_GUARD], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "ok\n"
