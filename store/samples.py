@@ -76,7 +76,7 @@ _LENIENT_ERROR = (f"WHEN {_LENIENT_NUMBERS} <> [] THEN error(o.filename || ': pe
 _BY_KEY = [(name, kind, f"o.m['{name}']") for name, kind in SAMPLE_FIELDS.items()]
 # the usual sample: exactly the known keys in the usual order, every value non-null and of its
 # column's type; one regular expression checks all its numbers and lists at once
-_BY_POSITION = [(f"map_values(o.m)[{i}]", kind) for i, kind in enumerate(SAMPLE_FIELDS.values(), start=1)]
+_BY_POSITION = [(f"o.vals[{i}]", kind) for i, kind in enumerate(SAMPLE_FIELDS.values(), start=1)]
 _USUAL = " AND ".join(
     ["o.usual",
      "regexp_full_match(concat_ws(';', "
@@ -105,7 +105,7 @@ SELECT
 FROM (
     SELECT
         o.*,
-        CASE WHEN {_USUAL} THEN map_values(o.m)
+        CASE WHEN {_USUAL} THEN o.vals
              WHEN o.m IS NULL THEN error(o.filename || ': per_sample_results[' || (o.i - 1) || '] is null, expected an object')
              WHEN list_unique(map_keys(o.m)) <> cardinality(o.m)
              THEN error(o.filename || ': per_sample_results[' || (o.i - 1) || '] has the key '
@@ -114,7 +114,7 @@ FROM (
              {_LENIENT_ERROR}
              ELSE list_transform($known, k -> o.m[k]) END AS v
     FROM (
-        SELECT filename, m, i, coalesce(map_keys(m) = $known, false) AS usual
+        SELECT filename, m, i, coalesce(map_keys(m) = $known, false) AS usual, map_values(m) AS vals
         FROM (
             SELECT filename, unnest(per_sample_results) AS m, unnest(range(1, len(per_sample_results) + 1)) AS i
             FROM read_json($paths, columns = {{'per_sample_results': 'MAP(VARCHAR, JSON)[]'}}, filename = true,
