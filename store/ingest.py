@@ -152,15 +152,13 @@ class _Run:
         plans += self._retry_conflict_losers(plans)
         units = self._units(plans)
         samples.prepare(self.con)
+        batches = _by_size(units, self.options.batch_bytes, key=self._unit_bytes)
         if self.options.strict:
-            self._strict_write(units)
+            self._strict_write(batches)
         else:
             self._write_loose()
-            done = 0
-            for batch in _by_size(units, self.options.batch_bytes, key=self._unit_bytes):
-                self._write_unit([gid for unit in batch for gid in unit])
-                done += len(batch)
-                self.progress("write", done, len(units))
+            for batch in self._counted(batches):
+                self._write_unit(batch)
         self.summary.outcomes = sorted(self.outcomes.values(), key=lambda o: o.path)
         self.summary.seconds = time.monotonic() - started
         self._record_run(paths)
@@ -390,20 +388,28 @@ class _Run:
                 self._drop_plan(culprit, exc)
         raise AssertionError("unreachable: every retry drops one file")
 
-    def _strict_write(self, units: list[list[int]]) -> None:
+    def _strict_write(self, batches: list[list[list[int]]]) -> None:
         failed = [o for o in self.outcomes.values() if o.outcome == "failed"]
         if failed:
             raise IngestFailedError(f"{failed[0].path}: {failed[0].reason}; --strict: the store was left unchanged")
         self.con.execute("BEGIN TRANSACTION")
         try:
             self._apply_loose()
-            for unit in units:
-                self._apply_unit(unit)
-                self._check_unchanged(unit)
+            for batch in self._counted(batches):
+                self._apply_unit(batch)
+                self._check_unchanged(batch)
         except (duckdb.Error, _Changed) as exc:
             self._rollback()
             raise IngestFailedError(f"{exc}; --strict: the store was left unchanged") from exc
         self._commit()
+
+    def _counted(self, batches: list[list[list[int]]]) -> Iterator[list[int]]:
+        """The groups of each batch of units as one unit, with the write progress after each."""
+        total, done = sum(map(len, batches)), 0
+        for batch in batches:
+            yield [gid for unit in batch for gid in unit]
+            done += len(batch)
+            self.progress("write", done, total)
 
     def _apply_unit(self, unit: list[int]) -> None:
         self._reactivate_shards(unit)
