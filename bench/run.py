@@ -5,11 +5,12 @@
 For each N (default 1,638,588, the seed's size) it writes a demo tree of N samples in the
 exact current shape, then measures, alternating the steps within every repeat so a noisy
 machine cannot fake a ratio: the json.load baseline, DuckDB's raw scan of the same files
-(the floor), `budgetdb ingest` cold, again with nothing changed, again after touching one
-file, `budgetdb report`, and `budgetdb --help`. Every step runs in its own process; the
-table gives the median and min-max wall time and the peak RSS of that process. In the first
-round it checks that budgetdb's figures equal the baseline's (prefill statistics, frontiers,
-budget range; it stops if not). Prints Markdown. Run by hand, not by CI.
+(the floor), `budgetdb ingest` cold (plain, and --strict into a second store), again with
+nothing changed, again after touching one file, `budgetdb report`, and `budgetdb --help`.
+Every step runs in its own process; the table gives the median and min-max wall time and the
+peak RSS of that process. In the first round it checks that budgetdb's figures equal the
+baseline's (prefill statistics, frontiers, budget range; it stops if not). Prints Markdown.
+Run by hand, not by CI.
 """
 
 from __future__ import annotations
@@ -74,15 +75,19 @@ def measure(tree: Path, work: Path, repeats: int, db_spec: str | None) -> dict[s
         results.setdefault(name, []).append((seconds, rss, cpu))
         return out
 
+    strict_db = work / "strict.duckdb"
     for round_ in range(repeats):
         if db_spec is None:
-            for suffix in ("", ".wal"):
-                Path(db_base + suffix).unlink(missing_ok=True)
+            for path in (db_base, db_base + ".wal", strict_db, f"{strict_db}.wal"):
+                Path(path).unlink(missing_ok=True)
         figures = record("baseline: json.load loop + numpy", [sys.executable, str(HERE / "baseline.py"), str(hw_root)])
         record("floor: DuckDB raw scan (declared schema)", [sys.executable, "-c", RAW_SCAN, *files])
         record("budgetdb ingest (cold)", [BUDGETDB, "ingest", str(hw_root), "--format", "json"])
         if round_ == 0:
             check_same_answers(json.loads(figures), env)
+        if db_spec is None:
+            record("budgetdb ingest --strict (cold)",
+                   [BUDGETDB, "ingest", str(hw_root), "--strict", "--format", "json", "--db", str(strict_db)])
         record("budgetdb ingest (nothing changed)", [BUDGETDB, "ingest", str(hw_root), "--format", "json"])
         os.utime(touched)
         with open(touched, "ab") as handle:
@@ -129,7 +134,7 @@ def table(samples: int, json_bytes: int, store_bytes: int, results) -> str:
     for name, runs in results.items():
         times = [s for s, _, _ in runs]
         median = statistics.median(times)
-        reads_all = name.startswith(("baseline", "floor", "budgetdb ingest (cold)"))
+        reads_all = name.startswith(("baseline", "floor")) or "(cold)" in name
         rate = f"{mb / median:,.0f}" if reads_all else ""
         lines.append(
             f"| {name} | {median:.2f} | {min(times):.2f} - {max(times):.2f} | {rate} | "
