@@ -21,10 +21,10 @@ from typing import Callable, Iterator
 import duckdb
 
 from . import concurrency, ids, samples, writer
-from .memory import WrittenBlocks
 from .discover import Candidate, discover
 from .errors import IngestFailedError
 from .inspect import Inspection, first_look, inspect
+from .memory import WrittenBlocks
 
 MAX_FILE_BYTES = 256 << 20  # real result files are a few MB; ingest needs ~10x a file in memory
 BATCH_BYTES = 512 << 20
