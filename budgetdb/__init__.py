@@ -9,12 +9,7 @@ Python entry points for analysts:
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("budgetdb")
-except PackageNotFoundError:  # pragma: no cover - running from an uninstalled tree
-    __version__ = "0+unknown"
+__version__ = "0.1.0"  # pyproject.toml reads it from here; importlib.metadata would load with every command
 
 
 def connect(db=None, read_only: bool = True, data_path=None):

@@ -44,9 +44,9 @@ app = typer.Typer(
 
 def _version(value: bool):
     if value:
-        from importlib.metadata import version
+        from budgetdb import __version__
 
-        typer.echo(f"budgetdb {version('budgetdb')}")
+        typer.echo(f"budgetdb {__version__}")
         raise typer.Exit()
 
 

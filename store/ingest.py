@@ -20,6 +20,8 @@ from typing import Callable, Iterator
 
 import duckdb
 
+from budgetdb import __version__
+
 from . import concurrency, ids, samples, writer
 from .discover import Candidate, discover
 from .errors import IngestFailedError
@@ -515,7 +517,7 @@ class _Run:
         self.con.execute(
             """INSERT INTO ingest_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [self.run_id, self.now, datetime.now(timezone.utc).replace(tzinfo=None),
-             [str(p) for p in paths], _version(), counts["new"], counts["updated"], counts["unchanged"],
+             [str(p) for p in paths], __version__, counts["new"], counts["updated"], counts["unchanged"],
              counts["superseded"], counts["skipped"], counts["failed"], counts["vanished"], counts["pruned"],
              self.summary.samples_added, self.summary.nan_latencies, self.summary.zero_latencies],
         )
@@ -640,8 +642,3 @@ def _duckdb_message(exc: Exception, path: str | None = None) -> str:
     text = _ERROR_NOISE.sub("", text).strip()
     return text.removeprefix(f"{path}: ") if path else text
 
-
-def _version() -> str:
-    from importlib.metadata import version
-
-    return version("budgetdb")

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from budgetdb import queries
+from budgetdb import __version__, queries
 from budgetdb.store.errors import BudgetdbError
 
 from . import render, template_name
@@ -79,7 +79,7 @@ class ReportOptions:
     plots_dir: Path | None = None
     # plot links are relative to this folder (the report file's folder; default: the current one)
     link_base: Path | None = None
-    budgetdb_version: str = field(default_factory=lambda: _installed_version())
+    budgetdb_version: str = __version__
 
     def __post_init__(self):
         template_name(self.lang)
@@ -96,15 +96,6 @@ class ReportOptions:
         lo, hi = self.alpha
         if not (0 <= lo <= hi and math.isfinite(hi)):
             raise ReportOptionsError(f"--alpha must be LO-HI with 0 <= LO <= HI (e.g. 0.1-0.2), got {lo}-{hi}")
-
-
-def _installed_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("budgetdb")
-    except PackageNotFoundError:  # pragma: no cover - an uninstalled tree
-        return "0+unknown"
 
 
 def parse_alpha(text: str) -> tuple[float, float]:

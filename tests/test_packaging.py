@@ -104,3 +104,13 @@ def test_a_plain_install_finds_its_data_files(wheel, tmp_path):
     assert found["migrations"] == sorted(p.name for p in (REPO / "store" / "migrations").glob("*.sql"))
     assert found["queries"] == sorted(p.name for p in (REPO / "queries").glob("*.sql"))
     assert found["templates"] == sorted(p.name for p in (REPO / "templates").glob("*.j2"))
+
+
+def test_the_wheel_takes_its_version_from_budgetdb_version(wheel):
+    import budgetdb
+
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        lines = archive.read(metadata).decode().splitlines()
+    assert f"Version: {budgetdb.__version__}" in lines
+    assert wheel.name.startswith(f"budgetdb-{budgetdb.__version__}-")
