@@ -1,6 +1,16 @@
 """The budgetdb store: one DuckDB file (or DuckLake catalog) holding every ingested result."""
 
-from .connection import DATA_PATH_ENV, DB_ENV, DEFAULT_DB, StoreLocation, locate, open_store, resolve_db
 from .errors import BudgetdbError
 
-__all__ = ["DATA_PATH_ENV", "DB_ENV", "DEFAULT_DB", "BudgetdbError", "StoreLocation", "locate", "open_store", "resolve_db"]
+_FROM_CONNECTION = ("DATA_PATH_ENV", "DB_ENV", "DEFAULT_DB", "StoreLocation", "locate", "open_store", "resolve_db")
+
+__all__ = ["BudgetdbError", *_FROM_CONNECTION]
+
+
+def __getattr__(name: str):
+    # duckdb (~0.1 s to import) loads with the first use of a store, not with `budgetdb --help`
+    if name in _FROM_CONNECTION:
+        from . import connection
+
+        return getattr(connection, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
