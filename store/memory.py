@@ -32,9 +32,11 @@ class WrittenBlocks:
         try:
             self.con.execute("SET memory_limit = '16MB'")
         except duckdb.OutOfMemoryException:
-            pass  # blocks in use stay; the rest went
-        finally:
-            self.con.execute("SET memory_limit = ?", [self.limit])
+            pass  # blocks in use stay, the rest went; the limit is as it was
+        except duckdb.Error:
+            self.limit = None  # the settings are locked (lock_configuration): memory is left alone
+            return
+        self.con.execute("SET memory_limit = ?", [self.limit])
 
 
 def _default_limit_in_force(con: duckdb.DuckDBPyConnection) -> str | None:

@@ -56,3 +56,13 @@ def test_a_memory_limit_someone_set_is_left_as_it_was(tree, tmp_path):
     run(con, tree, batch_bytes=8_000_000)
     assert (_limit(con), con.execute("SELECT current_setting('memory_limit')").fetchone()[0]) == before
     con.close()
+
+
+def test_locked_settings_leave_ingest_alone(tree, tmp_path):
+    con = open_rw(tmp_path / "store.duckdb")
+    before = _limit(con)
+    con.execute("SET lock_configuration = true")
+    summary = run(con, tree, batch_bytes=8_000_000)
+    assert summary.counts["failed"] == 0 and summary.samples_added == 60_000
+    assert _limit(con) == before
+    con.close()
