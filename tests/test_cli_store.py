@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from budgetdb.cli.app import app
 from budgetdb.store import demo, open_store
+from cli_support import imports
 from ingest_support import expected_runs, file_name, make, store_digest, write_json
 
 REPO = Path(__file__).resolve().parents[1]
@@ -214,24 +215,10 @@ def test_every_command_has_help_text():
                 pytest.fail(f"{' '.join(path)} option {param.name} has no help text")
 
 
-_LOADS_DUCKDB = """
-import sys
-from budgetdb.cli.app import main
-sys.argv = ["budgetdb"] + sys.argv[1:]
-try:
-    main()
-except SystemExit as exc:
-    assert not exc.code, exc.code
-print("duckdb loaded" if "duckdb" in sys.modules else "no duckdb")
-"""
-
-
 @pytest.mark.parametrize("args", [["--help"], ["--version"], ["ingest", "--help"], ["report", "--help"], ["sql", "--help"]])
 def test_help_and_version_start_without_duckdb(args):
     """Importing duckdb is most of a command's start-up (~0.1 s of 0.15 s): help does without it."""
-    done = subprocess.run([sys.executable, "-c", _LOADS_DUCKDB, *args], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1] == "no duckdb"
+    assert not imports("duckdb", *args)
 
 
 def test_ingest_help_documents_its_options():

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from cli_support import imports
 from report_helpers import run, store_with
 from typer.testing import CliRunner
 
@@ -125,14 +126,8 @@ def test_help_documents_every_option():
 
 def test_report_and_query_run_never_import_pandas(db, tmp_path):
     """DuckDB would import pandas (0.2-0.3 s) to check each bound parameter against pandas.NaT."""
-    script = ("import sys\nfrom budgetdb.cli.app import main\nsys.argv = ['budgetdb'] + sys.argv[1:]\n"
-              "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
-              "print('pandas imported' if sys.modules.get('pandas') else 'no pandas')\n")
-    for args in (["report", "--db", str(db), "-o", str(tmp_path / "r.md")],
-                 ["query", "run", "budget_lookup", "--db", str(db), "-p", "budgets=150", "-p", "dataset=okvqa"]):
-        done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.splitlines()[-1] == "no pandas", args
+    assert not imports("pandas", "report", "--db", str(db), "-o", str(tmp_path / "r.md"))
+    assert not imports("pandas", "query", "run", "budget_lookup", "--db", str(db), "-p", "budgets=150", "-p", "dataset=okvqa")
 
 
 _AFTER_THE_GUARD = """
