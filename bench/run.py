@@ -153,7 +153,7 @@ def main() -> None:
     parser.add_argument("--db", help="store to ingest into (e.g. a ducklake: spec); default a fresh DuckDB file")
     args = parser.parse_args()
 
-    from budgetdb.store.demo import write_demo_tree
+    from budgetdb.demo import write_demo_tree
 
     work = Path(tempfile.mkdtemp(prefix="budgetdb-bench-"))
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, {os.uname().sysname} {os.uname().machine}\n")

@@ -29,7 +29,7 @@ def url(db=None) -> str:
     connection settings); `engine()` can.
     """
     from budgetdb.store import locate
-    from budgetdb.store.errors import BudgetdbError
+    from budgetdb.errors import BudgetdbError
 
     location = locate(db)
     if location.is_lake:

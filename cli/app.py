@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from typer.core import TyperGroup
 
-from budgetdb.store.errors import BudgetdbError
+from budgetdb.errors import BudgetdbError
 
 
 class _ReportingGroup(TyperGroup):

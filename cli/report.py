@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from budgetdb.store.errors import BudgetdbError
+from budgetdb.errors import BudgetdbError
 
 from .options import DataPathOption, DbOption, WaitOption
 from .pandas_guard import pandas_unloaded
@@ -95,7 +95,7 @@ def report(
     Example: budgetdb report --lang en --plots plots -o budget.md
     """
     from budgetdb.store import open_store
-    from budgetdb.templates.report import ReportOptions, build_report, parse_alpha
+    from budgetdb.report import ReportOptions, build_report, parse_alpha
 
     template_paths, main_template = _templates(template or [])
     options = ReportOptions(

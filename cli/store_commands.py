@@ -104,7 +104,7 @@ def demo(
 
     Example: budgetdb demo demo_results && budgetdb ingest demo_results/core_exp_h100
     """
-    from budgetdb.store.demo import write_demo_tree
+    from budgetdb.demo import write_demo_tree
 
     written = write_demo_tree(directory, samples=samples, hardware=hardware, seed=seed)
     typer.echo(f"wrote {written.files} files ({written.samples:,} samples) under {written.root}")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from budgetdb.store.errors import ReadOnlyError
+from budgetdb.errors import ReadOnlyError
 
 from .registry import QueryError, QueryRunError
 

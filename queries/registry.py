@@ -28,7 +28,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from budgetdb.store.errors import BudgetdbError
+from budgetdb.errors import BudgetdbError
 
 from .coerce import coerce_literal
 

@@ -1,6 +1,6 @@
 """The budgetdb store: one DuckDB file (or DuckLake catalog) holding every ingested result."""
 
-from .errors import BudgetdbError
+from budgetdb.errors import BudgetdbError
 
 _FROM_CONNECTION = ("DATA_PATH_ENV", "DB_ENV", "DEFAULT_DB", "StoreLocation", "locate", "open_store", "resolve_db")
 

@@ -17,14 +17,15 @@ retries and finds it done). The check is a GROUP BY over file_records: one row p
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import time
 from typing import Callable, TypeVar
 
 import duckdb
 
-from .errors import StoreConflictError
+from budgetdb.errors import StoreConflictError
+
+from .summary import IngestSummary, merge_summaries
 
 T = TypeVar("T")
 
@@ -101,7 +102,7 @@ def mark_doubled_stale(con) -> list[int]:
     return retrying(con, body, what="checking for files stored twice")
 
 
-def ingest_until_clean(con, attempt: Callable[[], T]) -> T:
+def ingest_until_clean(con, attempt: Callable[[], IngestSummary]) -> IngestSummary:
     """Run an ingest attempt (a fresh `_Run(...).execute`) until it commits without conflict
     and leaves no file stored twice; return the merged summary of the attempts that landed."""
     mark_doubled_stale(con)
@@ -111,33 +112,6 @@ def ingest_until_clean(con, attempt: Callable[[], T]) -> T:
         if not mark_doubled_stale(con):
             break
     return merge_summaries(landed)
-
-
-_WRITES = ("new", "updated", "superseded", "pruned")
-
-
-def merge_summaries(summaries: list):
-    """One summary for attempts that each landed part of the work: per file the last outcome,
-    except that `unchanged` (or a repair's `updated`) never hides what an earlier attempt wrote."""
-    if len(summaries) == 1:
-        return summaries[0]
-    merged: dict[str, object] = {}
-    for summary in summaries:
-        for outcome in summary.outcomes:
-            earlier = merged.get(outcome.path)
-            if earlier is not None and earlier.outcome in _WRITES and outcome.outcome in ("unchanged", "updated"):
-                continue
-            merged[outcome.path] = outcome
-    outcomes = sorted(merged.values(), key=lambda o: o.path)
-    return dataclasses.replace(
-        summaries[-1],
-        outcomes=outcomes,
-        samples_added=sum(o.samples for o in outcomes if o.outcome in ("new", "updated")),
-        nan_latencies=sum(s.nan_latencies for s in summaries),
-        zero_latencies=sum(s.zero_latencies for s in summaries),
-        bytes_read=sum(s.bytes_read for s in summaries),
-        seconds=sum(s.seconds for s in summaries),
-    )
 
 
 def _conflict_line(exc: BaseException) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 
 from . import extensions, migrations
-from .errors import StoreBusyError, StoreNotFoundError
+from budgetdb.errors import StoreBusyError, StoreNotFoundError
 from .concurrency import retrying
 
 DEFAULT_DB = "budget.duckdb"

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import BudgetdbError
+from budgetdb.errors import BudgetdbError
 
 _HARDWARE_DIR = re.compile(r"^core_exp_(.+)$")
 _RANK = re.compile(r"_rank(\d+)\.json$", re.IGNORECASE)

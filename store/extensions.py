@@ -12,7 +12,7 @@ from importlib import resources
 
 import duckdb
 
-from .errors import BudgetdbError
+from budgetdb.errors import BudgetdbError
 
 PACKAGES = {
     "ducklake": "duckdb_extension_ducklake",

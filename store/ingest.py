@@ -24,13 +24,13 @@ from budgetdb import __version__
 
 from . import concurrency, ids, samples, writer
 from .discover import Candidate, discover
-from .errors import IngestFailedError
+from budgetdb.errors import IngestFailedError
 from .inspect import Inspection, first_look, inspect
 from .memory import WrittenBlocks
+from .summary import OUTCOMES, IngestSummary, Outcome
 
 MAX_FILE_BYTES = 256 << 20  # real result files are a few MB; ingest needs ~10x a file in memory
 BATCH_BYTES = 512 << 20
-OUTCOMES = ("new", "updated", "unchanged", "superseded", "skipped", "failed", "vanished", "pruned")
 
 
 @dataclass(frozen=True)
@@ -40,40 +40,6 @@ class IngestOptions:
     strict: bool = False
     max_file_bytes: int = MAX_FILE_BYTES
     batch_bytes: int = BATCH_BYTES
-
-
-@dataclass
-class Outcome:
-    """What this run did with one file."""
-
-    path: str
-    rel_path: str
-    outcome: str
-    reason: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    samples: int = 0
-
-
-@dataclass
-class IngestSummary:
-    run_id: int
-    outcomes: list[Outcome]
-    samples_added: int = 0
-    nan_latencies: int = 0
-    zero_latencies: int = 0
-    bytes_read: int = 0
-    seconds: float = 0.0
-
-    @property
-    def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(OUTCOMES, 0)
-        for outcome in self.outcomes:
-            counts[outcome.outcome] += 1
-        return counts
-
-    @property
-    def failed(self) -> list[Outcome]:
-        return [o for o in self.outcomes if o.outcome == "failed"]
 
 
 @dataclass(frozen=True)

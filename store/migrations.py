@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 
-from .errors import SchemaError
+from budgetdb.errors import SchemaError
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 

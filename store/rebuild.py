@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .errors import BudgetdbError
+from budgetdb.errors import BudgetdbError
 from .fields import SAMPLE_FIELDS
 
 _JSON_FIELDS = [name for name, kind in SAMPLE_FIELDS.items() if kind == "JSON"]

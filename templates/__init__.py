@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping
 
 import jinja2
 
-from budgetdb.store.errors import BudgetdbError
+from budgetdb.errors import BudgetdbError
 
 from .formatting import FILTERS, MissingValueError, finalize
 

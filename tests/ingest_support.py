@@ -13,7 +13,8 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from budgetdb.store import demo, open_store
+from budgetdb import demo
+from budgetdb.store import open_store
 from budgetdb.store.ingest import IngestOptions, ingest
 
 LATENCIES = ("T_vision_total", "T_LLM_prefill", "T_LLM_decode", "T_total", "T_decode_per_token")

@@ -21,7 +21,7 @@ CLI = [sys.executable, "-c", "from budgetdb.cli.app import main; main()"]
 _FORKER = r"""
 import json, os, select, sys, time
 import duckdb, numpy, pandas  # duckdb imports pandas on first use; import it before forking
-import budgetdb.cli.app, budgetdb.cli.store_commands, budgetdb.store.ingest, budgetdb.store.demo
+import budgetdb.cli.app, budgetdb.cli.store_commands, budgetdb.store.ingest, budgetdb.demo
 
 for line in sys.stdin:
     order = json.loads(line)

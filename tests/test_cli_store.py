@@ -17,7 +17,8 @@ import typer.main
 from typer.testing import CliRunner
 
 from budgetdb.cli.app import app
-from budgetdb.store import demo, open_store
+from budgetdb import demo
+from budgetdb.store import open_store
 from cli_support import imports
 from ingest_support import expected_runs, file_name, make, store_digest, write_json
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from budgetdb.store import demo
+from budgetdb import demo
 
 LATENCY_KEYS = ("T_vision_total", "T_LLM_prefill", "T_LLM_decode", "T_total", "T_decode_per_token")
 STATS = ("mean", "std", "p50", "p95", "p99")

@@ -15,7 +15,8 @@ from builders import add_config_run, new_store
 from typer.testing import CliRunner
 
 from budgetdb.cli.app import app
-from budgetdb.store import demo, open_store
+from budgetdb import demo
+from budgetdb.store import open_store
 from lake_support import VIEW_ORDER, new_lake
 
 VIEWS = ("samples", "config_runs", "files")

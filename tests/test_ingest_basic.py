@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from budgetdb.store import demo
+from budgetdb import demo
 from ingest_support import (
     LATENCIES, SHARD, expected_runs, file_name, json_diff, load, make, open_rw, outcomes, run, sha256_of,
     view_value, write_json,

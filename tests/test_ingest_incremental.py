@@ -14,8 +14,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from budgetdb.store import demo, samples
-from budgetdb.store.errors import IngestFailedError
+from budgetdb import demo
+from budgetdb.store import samples
+from budgetdb.errors import IngestFailedError
 from budgetdb.store.ingest import IngestOptions, ingest
 from ingest_support import (
     assert_same_as_one_fresh_ingest, expected_runs, file_name, load, make, open_rw, outcomes, run, store_digest,

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from budgetdb.store import demo
+from budgetdb import demo
 from ingest_support import open_rw, run
 
 _UNITS = {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "bytes": 1}

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from budgetdb.store import demo
+from budgetdb import demo
 from ingest_support import LATENCIES, file_name, json_diff, load, make, open_rw, outcomes, run, view_value, write_json
 
 DATASET = "okvqa"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from budgetdb.store import demo
+from budgetdb import demo
 from ingest_support import assert_same_as_one_fresh_ingest, file_name, load, make, open_rw, outcomes, run, write_json
 
 DATASET = "coco-2014-vqa"

@@ -17,9 +17,11 @@ import pytest
 from typer.testing import CliRunner
 
 from budgetdb.cli.app import app
-from budgetdb.store import concurrency, demo, open_store
-from budgetdb.store.errors import StoreConflictError
-from budgetdb.store.ingest import Outcome, ingest
+from budgetdb import demo
+from budgetdb.store import concurrency, open_store
+from budgetdb.errors import StoreConflictError
+from budgetdb.store.ingest import ingest
+from budgetdb.store.summary import IngestSummary, Outcome, merge_summaries
 from lake_support import new_lake, new_postgres_lake, views_digest
 
 # `budgetdb ...` in a child process, a few configurations per transaction: a run commits ~10
@@ -291,13 +293,11 @@ def test_a_persisting_conflict_is_reported_and_other_errors_are_not_retried(monk
 
 
 def test_attempts_that_each_landed_part_are_reported_as_one_run():
-    from budgetdb.store.ingest import IngestSummary
-
     first = IngestSummary(1, [Outcome("/a", "a", "new", samples=3), Outcome("/b", "b", "new", samples=2)],
                           samples_added=5, nan_latencies=1, bytes_read=10, seconds=1.0)
     repair = IngestSummary(2, [Outcome("/a", "a", "updated", samples=3), Outcome("/b", "b", "unchanged"),
                                Outcome("/c", "c", "failed", "bad")], samples_added=3, bytes_read=4, seconds=0.5)
-    merged = concurrency.merge_summaries([first, repair])
+    merged = merge_summaries([first, repair])
     assert [(o.path, o.outcome) for o in merged.outcomes] == [("/a", "new"), ("/b", "new"), ("/c", "failed")]
     assert (merged.samples_added, merged.nan_latencies, merged.bytes_read, merged.seconds) == (5, 1, 14, 1.5)
-    assert concurrency.merge_summaries([first]) is first
+    assert merge_summaries([first]) is first

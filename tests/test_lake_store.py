@@ -19,8 +19,9 @@ from typer.testing import CliRunner
 import budgetdb
 from budgetdb import queries
 from budgetdb.cli.app import app
-from budgetdb.store import demo, extensions, locate, migrations, open_store
-from budgetdb.store.errors import BudgetdbError, StoreNotFoundError
+from budgetdb import demo
+from budgetdb.store import extensions, locate, migrations, open_store
+from budgetdb.errors import BudgetdbError, StoreNotFoundError
 from lake_support import new_lake, new_local_lake, new_postgres_lake, views_digest
 
 BACKENDS = ["local", "postgres"]

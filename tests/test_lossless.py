@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from budgetdb.store import demo
+from budgetdb import demo
 from budgetdb.store.rebuild import rebuild_result
 from ingest_support import file_name, json_diff, load, make, open_rw, run, write_json
 

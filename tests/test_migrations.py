@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from budgetdb.cli.app import app
 from budgetdb.store import migrations, open_store
-from budgetdb.store.errors import SchemaError
+from budgetdb.errors import SchemaError
 from ingest_support import file_name, first_column, make, open_rw, run, write_json
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "store" / "migrations"

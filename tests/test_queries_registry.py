@@ -11,7 +11,7 @@ import pytest
 from budgetdb import queries
 from budgetdb.queries import registry
 from budgetdb.queries.coerce import coerce_value
-from budgetdb.store.errors import BudgetdbError
+from budgetdb.errors import BudgetdbError
 
 FILTERS = ("hardware", "experiment", "dataset")
 ISSUE_QUERIES = {

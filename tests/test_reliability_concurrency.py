@@ -15,8 +15,9 @@ import pytest
 from typer.testing import CliRunner
 
 from budgetdb.cli.app import app
-from budgetdb.store import demo, open_store
-from budgetdb.store.errors import StoreBusyError
+from budgetdb import demo
+from budgetdb.store import open_store
+from budgetdb.errors import StoreBusyError
 from ingest_support import open_rw, run, store_digest
 from reliability_support import CLI, assert_whole, disk_state, disk_versions
 

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from budgetdb.store import demo, open_store
-from budgetdb.store.errors import SchemaError, StoreNotFoundError
+from budgetdb import demo
+from budgetdb.store import open_store
+from budgetdb.errors import SchemaError, StoreNotFoundError
 from ingest_support import file_name, load, make, open_rw, run, store_digest, write_json
 from reliability_support import Forker, assert_whole, disk_state, disk_versions
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from budgetdb import queries
 from budgetdb.cli.app import app
-from budgetdb.store import demo
+from budgetdb import demo
 from ingest_support import open_rw, run
 from reliability_support import store_files_sha
 

@@ -20,7 +20,7 @@ from budgetdb.templates.formatting import (
     num,
     thousands,
 )
-from budgetdb.templates.report import ReportOptionsError, budget_roles, parse_alpha
+from budgetdb.report import ReportOptionsError, budget_roles, parse_alpha
 
 
 def test_numbers_as_the_seed_prints_them():

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from report_helpers import report, run, store_with
 
-from budgetdb.templates.plots import PlotsUnavailableError, slug
+from budgetdb.plots import PlotsUnavailableError, slug
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 NAME = "we|ird $x$\nname"

@@ -9,11 +9,12 @@ default fonts have no CJK glyphs.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from budgetdb.store.errors import BudgetdbError
+from budgetdb.errors import BudgetdbError
 
 INSTALL_HINT = "pip install 'budgetdb[plots]'"
 FORMATS = ("png", "svg")
@@ -57,8 +58,6 @@ def write_plots(context: Mapping[str, Any], records: Mapping[str, Sequence[Mappi
     {"prefill": {png, svg, alt} or None, "datasets": {dataset: {png, svg, alt}}}
     """
     import matplotlib
-
-    from .report import relative_link
 
     out_dir = Path(options.plots_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -145,3 +144,12 @@ def _prefill_figure(bins, prefill):
     ax.set_title(title, fontsize=10)
     ax.grid(True, alpha=0.3)
     return figure
+
+
+def relative_link(target: Path, base: Path | None) -> str:
+    """`target` relative to `base` (default: the current folder), with / separators, URL-quoted."""
+    from urllib.parse import quote
+
+    start = Path(base) if base is not None else Path.cwd()
+    rel = os.path.relpath(Path(target).absolute(), start.absolute())
+    return quote(rel.replace(os.sep, "/"), safe="/._-~")

@@ -31,10 +31,9 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from budgetdb import __version__, queries
-from budgetdb.store.errors import BudgetdbError
-
-from . import render, template_name
-from .formatting import dataset_order, display_name
+from budgetdb.errors import BudgetdbError
+from budgetdb.templates import render, template_name
+from budgetdb.templates.formatting import dataset_order, display_name, num
 
 # Pinned versions: a new query version changes a report only when it is pinned here.
 REPORT_QUERIES = {
@@ -155,7 +154,7 @@ def build_report(con, options: ReportOptions) -> str:
     records, used = run_queries(con, REPORT_QUERIES, params)
     plots = None
     if options.plots_dir is not None:
-        from . import plots as plotting
+        from budgetdb import plots as plotting
 
         plotting.require_matplotlib()
         plot_records, plot_used = run_queries(con, PLOT_QUERIES, params)
@@ -343,8 +342,6 @@ def _budget(row: Mapping[str, Any], options: ReportOptions) -> dict[str, Any] | 
     values = [_value(v) for v in (row.get("budgets") or [])]
     if not _present(lower, upper) or not values or not _present(*values):
         return None
-    from .formatting import num
-
     return {
         "lower": lower,
         "upper": upper,
@@ -406,12 +403,3 @@ def _timestamp(value: Any) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S") + " UTC"
     return str(value)
-
-
-def relative_link(target: Path, base: Path | None) -> str:
-    """`target` relative to `base` (default: the current folder), with / separators, URL-quoted."""
-    from urllib.parse import quote
-
-    start = Path(base) if base is not None else Path.cwd()
-    rel = os.path.relpath(Path(target).absolute(), start.absolute())
-    return quote(rel.replace(os.sep, "/"), safe="/._-~")
