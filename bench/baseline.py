@@ -52,8 +52,7 @@ def main(root: str) -> None:
     }
     ranges = {}
     for dataset, pts in sorted(points.items()):
-        frontier = [p for p in pts if not any(
-            q[0] >= p[0] and q[1] <= p[1] and (q[0] > p[0] or q[1] < p[1]) for q in pts)]
+        frontier = [p for p in pts if not any(q[0] >= p[0] and q[1] <= p[1] and (q[0] > p[0] or q[1] < p[1]) for q in pts)]
         lo = min(frontier, key=lambda p: (p[0], p[1]))
         hi = max(frontier, key=lambda p: (p[0], -p[1]))
         ranges[dataset] = (len(frontier), lo[1], hi[1])

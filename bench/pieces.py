@@ -31,19 +31,27 @@ def timed(work):
     print(time.perf_counter() - started, time.process_time() - cpu)
 """
 
-SHA256 = _TIMED + """
+SHA256 = (
+    _TIMED
+    + """
 import hashlib
 datas = [open(p, "rb").read() for p in sys.argv[1:]]
 timed(lambda: [hashlib.sha256(d).hexdigest() for d in datas])
 """
+)
 
-FIRST_LOOK = _TIMED + """
+FIRST_LOOK = (
+    _TIMED
+    + """
 from budgetdb.store.inspect import first_look
 datas = [(p, open(p, "rb").read()) for p in sys.argv[1:]]
 timed(lambda: [first_look(p, d) for p, d in datas])
 """
+)
 
-PARSE = _TIMED + """
+PARSE = (
+    _TIMED
+    + """
 import duckdb
 con = duckdb.connect()
 con.execute("SET enable_progress_bar = false")
@@ -51,16 +59,22 @@ query = ("SELECT count(m) FROM (SELECT unnest(per_sample_results) AS m FROM read
          "columns = {'per_sample_results': 'MAP(VARCHAR, JSON)[]'}, format = 'unstructured', maximum_object_size = 1073741824))")
 timed(lambda: con.execute(query, {"p": sys.argv[1:]}).fetchall())
 """
+)
 
-LOAD = _TIMED + """
+LOAD = (
+    _TIMED
+    + """
 from budgetdb.store import open_store, samples
 con = open_store(sys.argv[1], read_only=False)
 samples.prepare(con)
 loads = [samples.SampleLoad(i, p, i) for i, p in enumerate(sys.argv[2:])]
 timed(lambda: samples.load(con, loads, 1 << 30))
 """
+)
 
-WRITE = _TIMED + """
+WRITE = (
+    _TIMED
+    + """
 import duckdb
 con = duckdb.connect(sys.argv[2])
 con.execute("SET enable_progress_bar = false")
@@ -74,6 +88,7 @@ def write():
     con.execute("COMMIT")
 timed(write)
 """
+)
 
 
 def main() -> None:
@@ -116,8 +131,10 @@ def main() -> None:
     print("| piece | wall s | CPU s |\n|---|---:|---:|")
     for name, runs in times.items():
         walls, cpus = [w for w, _ in runs], [c for _, c in runs]
-        print(f"| {name} | {statistics.median(walls):.2f} ({min(walls):.2f} - {max(walls):.2f}) "
-              f"| {statistics.median(cpus):.2f} ({min(cpus):.2f} - {max(cpus):.2f}) |")
+        print(
+            f"| {name} | {statistics.median(walls):.2f} ({min(walls):.2f} - {max(walls):.2f}) "
+            f"| {statistics.median(cpus):.2f} ({min(cpus):.2f} - {max(cpus):.2f}) |"
+        )
 
 
 if __name__ == "__main__":

@@ -38,7 +38,8 @@ files = sys.argv[1:]
 con = duckdb.connect()
 con.execute("SET enable_progress_bar = false")
 n = con.execute(
-    "SELECT sum(len(per_sample_results)) FROM read_json($f, columns = $c, format = 'unstructured', maximum_object_size = 1073741824)",
+    "SELECT sum(len(per_sample_results)) "
+    "FROM read_json($f, columns = $c, format = 'unstructured', maximum_object_size = 1073741824)",
     {"f": files, "c": {"per_sample_results": struct_type(SAMPLE_FIELDS) + "[]"}},
 ).fetchone()[0]
 print(n)
@@ -86,8 +87,10 @@ def measure(tree: Path, work: Path, repeats: int, db_spec: str | None) -> dict[s
         if round_ == 0:
             check_same_answers(json.loads(figures), env)
         if db_spec is None:
-            record("budgetdb ingest --strict (cold)",
-                   [BUDGETDB, "ingest", str(hw_root), "--strict", "--format", "json", "--db", str(strict_db)])
+            record(
+                "budgetdb ingest --strict (cold)",
+                [BUDGETDB, "ingest", str(hw_root), "--strict", "--format", "json", "--db", str(strict_db)],
+            )
         record("budgetdb ingest (nothing changed)", [BUDGETDB, "ingest", str(hw_root), "--format", "json"])
         os.utime(touched)
         with open(touched, "ab") as handle:
@@ -106,10 +109,14 @@ def check_same_answers(baseline: dict, env: dict) -> None:
     """The timings compare like with like only if budgetdb's figures are the baseline's: the
     pooled prefill statistics, each dataset's frontier size and ends, the budget range."""
     stats = _query("prefill_stats", env)[0]
-    ours = {"n": stats["n"], "percentiles": [stats[k] for k in ("min", "p5", "p25", "p50", "p75", "p95", "max")],
-            "mean": stats["mean"], "std": stats["std"],
-            "frontiers": {r["dataset"]: [r["n_points"], r["lo_latency"], r["hi_latency"]] for r in _query("frontier_summary", env)},
-            "budget_range": [_query("budget_range", env)[0][k] for k in ("lower", "upper")]}
+    ours = {
+        "n": stats["n"],
+        "percentiles": [stats[k] for k in ("min", "p5", "p25", "p50", "p75", "p95", "max")],
+        "mean": stats["mean"],
+        "std": stats["std"],
+        "frontiers": {r["dataset"]: [r["n_points"], r["lo_latency"], r["hi_latency"]] for r in _query("frontier_summary", env)},
+        "budget_range": [_query("budget_range", env)[0][k] for k in ("lower", "upper")],
+    }
 
     def same(a, b) -> bool:
         if isinstance(a, dict):
@@ -140,8 +147,12 @@ def table(samples: int, json_bytes: int, store_bytes: int, results) -> str:
             f"| {name} | {median:.2f} | {min(times):.2f} - {max(times):.2f} | {rate} | "
             f"{baseline / median:.1f}x | {statistics.median(c for _, _, c in runs):.1f} | {max(r for _, r, _ in runs):,.0f} |"
         )
-    lines += ["", f"Store size: {store_bytes / 2**20:,.0f} MB = {store_bytes / json_bytes:.1%} of the JSON. "
-              "budgetdb's figures equal the baseline's (prefill statistics, frontiers, budget range).", ""]
+    lines += [
+        "",
+        f"Store size: {store_bytes / 2**20:,.0f} MB = {store_bytes / json_bytes:.1%} of the JSON. "
+        "budgetdb's figures equal the baseline's (prefill statistics, frontiers, budget range).",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -28,14 +28,13 @@ def url(db=None) -> str:
     An engine made from it cannot be open in the same process as `connect()` (different
     connection settings); `engine()` can.
     """
-    from budgetdb.store import locate
     from budgetdb.errors import BudgetdbError
+    from budgetdb.store import locate
 
     location = locate(db)
     if location.is_lake:
         raise BudgetdbError(
-            f"{location.label} is a DuckLake: no SQLAlchemy URL can attach it; "
-            f"in Python use budgetdb.engine({location.label!r})"
+            f"{location.label} is a DuckLake: no SQLAlchemy URL can attach it; in Python use budgetdb.engine({location.label!r})"
         )
     return f"duckdb:///{location.path}?access_mode=read_only"
 

@@ -30,8 +30,7 @@ _MAX_NEW_TOKENS = 20
 _VQA_SCORES = (0.0, 1 / 3, 2 / 3, 1.0)
 _GOLDEN = 0.6180339887498949
 # Importance of each of the 16 blocks; a config with B blocks runs the B most important.
-_BLOCK_IMPORTANCE = (0.98, 0.91, 0.62, 0.55, 0.47, 0.33, 0.41, 0.29,
-                     0.36, 0.27, 0.44, 0.31, 0.52, 0.58, 0.77, 0.95)
+_BLOCK_IMPORTANCE = (0.98, 0.91, 0.62, 0.55, 0.47, 0.33, 0.41, 0.29, 0.36, 0.27, 0.44, 0.31, 0.52, 0.58, 0.77, 0.95)
 _BLOCK_RANKING = sorted(range(NUM_TOTAL_BLOCKS), key=lambda i: -_BLOCK_IMPORTANCE[i])
 
 
@@ -52,22 +51,55 @@ _OBJECTS = ("bus", "sign", "shirt", "bottle", "dog", "train", "car", "cake", "bo
 
 _PROFILES = {
     "text-vqa": _Profile(
-        1, (0.372, 0.772), ((0.55, 0.6), (0.25, 1.5), (0.20, 1.8)), 0.6, 3.6, 1.1, "hex",
+        1,
+        (0.372, 0.772),
+        ((0.55, 0.6), (0.25, 1.5), (0.20, 1.8)),
+        0.6,
+        3.6,
+        1.1,
+        "hex",
         ("stop", "coca cola", "2014", "nike", "exit", "main st", "samsung", "open", "12", "heineken"),
-        ("what is written on the {}?", "what brand is the {}?", "what number is on the {}?",
-         "what does the {} say?", "what is the year on the {}?"),
+        (
+            "what is written on the {}?",
+            "what brand is the {}?",
+            "what number is on the {}?",
+            "what does the {} say?",
+            "what is the year on the {}?",
+        ),
     ),
     "coco-2014-vqa": _Profile(
-        2, (0.652, 0.828), ((0.40, 1.0), (0.30, 1.6), (0.30, 1.2)), 1.3, 1.6, 1.0, "int",
+        2,
+        (0.652, 0.828),
+        ((0.40, 1.0), (0.30, 1.6), (0.30, 1.2)),
+        1.3,
+        1.6,
+        1.0,
+        "int",
         ("yes", "no", "2", "red", "white", "black", "blue", "3", "green", "1"),
-        ("what color is the {}?", "how many {}s are there?", "is there a {} in the picture?",
-         "is the {} on the left?", "what is next to the {}?"),
+        (
+            "what color is the {}?",
+            "how many {}s are there?",
+            "is there a {} in the picture?",
+            "is the {} on the left?",
+            "what is next to the {}?",
+        ),
     ),
     "okvqa": _Profile(
-        3, (0.362, 0.640), ((0.30, 5.0), (0.35, 1.4), (0.35, 1.3)), 1.0, 2.2, 1.0, "int",
+        3,
+        (0.362, 0.640),
+        ((0.30, 5.0), (0.35, 1.4), (0.35, 1.3)),
+        1.0,
+        2.2,
+        1.0,
+        "int",
         ("plastic", "summer", "baseball", "pizza", "germany", "wood", "sleeping", "christmas", "steel", "tennis"),
-        ("what is the {} made of?", "what season is it near the {}?", "what sport uses this {}?",
-         "which country makes this {}?", "what is the {} used for?"),
+        (
+            "what is the {} made of?",
+            "what season is it near the {}?",
+            "what sport uses this {}?",
+            "which country makes this {}?",
+            "what is the {} used for?",
+        ),
     ),
 }
 
@@ -113,7 +145,7 @@ def _expected_accuracy(dataset: str, max_crops: int, top_k: int, blocks: int) ->
     """Mean accuracy of a config before noise: rises with each knob, with diminishing returns."""
     p = _profile(dataset)
     knobs = ((max_crops - 3) / 12, (top_k - 4) / 4, (blocks - 12) / 4)
-    gain = sum(w * _gain(x, a) for (w, a), x in zip(p.gains, knobs))
+    gain = sum(w * _gain(x, a) for (w, a), x in zip(p.gains, knobs, strict=True))
     return p.accuracy[0] + (p.accuracy[1] - p.accuracy[0]) * gain
 
 
@@ -144,7 +176,7 @@ def _examples(dataset: str, ids: np.ndarray) -> dict:
         image_ids = (9 + (_unit(ids, s + 4) * 581920).astype(int)).tolist()
     pick = (_unit(ids, s + 5) * 1e6).astype(int).tolist()
     questions, answers = [], []
-    for ex, k in zip(ids.tolist(), pick):
+    for ex, k in zip(ids.tolist(), pick, strict=True):
         if 1 <= ex % _SPECIAL_PERIOD <= len(_SPECIAL):
             q, words = _SPECIAL[ex % _SPECIAL_PERIOD - 1]
         else:
@@ -173,8 +205,13 @@ def _vqa_answers(words: tuple[str, ...]) -> list[str]:
 
 
 def _stats(values: np.ndarray) -> tuple[float, float, float, float, float]:
-    return (float(np.mean(values)), float(np.std(values)), float(np.percentile(values, 50)),
-            float(np.percentile(values, 95)), float(np.percentile(values, 99)))
+    return (
+        float(np.mean(values)),
+        float(np.std(values)),
+        float(np.percentile(values, 50)),
+        float(np.percentile(values, 95)),
+        float(np.percentile(values, 99)),
+    )
 
 
 def _latency_stats(samples: list[dict], per_step: bool = False) -> dict:
@@ -183,14 +220,14 @@ def _latency_stats(samples: list[dict], per_step: bool = False) -> dict:
     out = {}
     for key in LATENCY_KEYS:
         stats = _stats(np.array([s[key] for s in samples], dtype=float))
-        out.update(zip((f"{key}_{n}" for n in ("mean", "std", "p50", "p95", "p99")), stats))
+        out.update(zip((f"{key}_{n}" for n in ("mean", "std", "p50", "p95", "p99")), stats, strict=True))
     if per_step:
         by_pos: dict[int, list[float]] = {}
         for s in samples:
             for pos, runs in enumerate(s.get("T_decode_per_step", [])):
                 by_pos.setdefault(pos, []).extend(runs)
         out["T_decode_per_step_stats"] = {
-            f"pos_{pos}": dict(zip(("mean", "std", "p50", "p95", "p99"), _stats(np.array(v))), count=len(v))
+            f"pos_{pos}": dict(zip(("mean", "std", "p50", "p95", "p99"), _stats(np.array(v)), strict=True), count=len(v))
             for pos, v in sorted(by_pos.items())
         }
     return out
@@ -231,18 +268,28 @@ def _decode_steps(rng: np.random.Generator, out_tokens: np.ndarray, step_ms: np.
     counts = positions * runs - (runs > 1) * (positions > 0)
     values = (rng.lognormal(0.0, 0.04, int(counts.sum())) * np.repeat(step_ms, counts)).tolist()
     steps, at = [], 0
-    for pos, r in zip(positions.tolist(), runs.tolist()):
+    for pos, r in zip(positions.tolist(), runs.tolist(), strict=True):
         sample = []
         for i in range(pos):
             take = r - 1 if r > 1 and i == pos - 1 else r
-            sample.append(values[at:at + take])
+            sample.append(values[at : at + take])
             at += take
         steps.append(sample)
     return steps
 
 
-def make_result(dataset: str, tier: str | None, top_k: int, blocks: int, n: int, *,
-                rng: np.random.Generator, example_ids=None, quality: float = 0.0, speed: float = 1.0) -> dict:
+def make_result(
+    dataset: str,
+    tier: str | None,
+    top_k: int,
+    blocks: int,
+    n: int,
+    *,
+    rng: np.random.Generator,
+    example_ids=None,
+    quality: float = 0.0,
+    speed: float = 1.0,
+) -> dict:
     """One configuration result in the current shape.
 
     `quality` is added to the modelled mean accuracy; latencies are divided by `speed`.
@@ -256,7 +303,7 @@ def make_result(dataset: str, tier: str | None, top_k: int, blocks: int, n: int,
     ex = _examples(dataset, ids)
 
     crops = min_crops + np.minimum(ex["size"] * (max_crops - min_crops + 1), max_crops - min_crops).astype(int)
-    tilings = [None if no else _tiling(c, a) for c, a, no in zip(crops.tolist(), ex["aspect"], ex["no_image"])]
+    tilings = [None if no else _tiling(c, a) for c, a, no in zip(crops.tolist(), ex["aspect"], ex["no_image"], strict=True)]
     target_tokens = 144 * (crops + 1)
     actual_tokens = target_tokens + np.array([24 if t is None else 12 * (t[0] + 1) for t in tilings], dtype=int)
     text_tokens = np.array(ex["text_tokens"], dtype=int)
@@ -277,8 +324,7 @@ def make_result(dataset: str, tier: str | None, top_k: int, blocks: int, n: int,
     scale = prof.latency / speed
     vision = (6.0 + 3.0 * (crops + 1)) * rng.lognormal(0.0, 0.05, n) * scale
     tail = np.where(rng.random(n) < 0.004, 1 + np.minimum(rng.exponential(0.6, n), 1.8), 1.0)
-    prefill = ((117 + 0.024 * seq) * (0.4 + 0.6 * block_f) * (0.8 + 0.025 * top_k) * scale
-               * rng.lognormal(0.0, 0.08, n) * tail)
+    prefill = (117 + 0.024 * seq) * (0.4 + 0.6 * block_f) * (0.8 + 0.025 * top_k) * scale * rng.lognormal(0.0, 0.08, n) * tail
     step_ms = 22.0 * block_f * (0.75 + 0.03125 * top_k) * scale * rng.lognormal(0.0, 0.05, n)
     steps = _decode_steps(rng, out_tokens, step_ms)
     decode = np.array([sum(sum(r) / len(r) for r in s) for s in steps]) + rng.uniform(0.05, 0.4, n)
@@ -288,29 +334,99 @@ def make_result(dataset: str, tier: str | None, top_k: int, blocks: int, n: int,
         return {"tier": tier, "tier_range": {"min_crops": min_crops, "max_crops": max_crops}} if tier else {}
 
     samples = []
-    cols = zip(range(n), out_tokens.tolist(), content.tolist(), eos.tolist(), ex["image_size"], ex["no_image"],
-               crops.tolist(), tilings, target_tokens.tolist(), actual_tokens.tolist(), text_tokens.tolist(),
-               seq.tolist(), score.tolist(), ex["answer_words"], ex["image_id"], ids.tolist(), ex["question"],
-               ex["question_id"], vision.tolist(), prefill.tolist(), decode.tolist(), total.tolist(), steps)
-    for (i, out, cont, end, size, no_image, c, tiling, tt, at, xt, sq, k, words, image_id, example_id, question,
-         question_id, v, pf, dc, tot, step) in cols:
+    cols = zip(
+        range(n),
+        out_tokens.tolist(),
+        content.tolist(),
+        eos.tolist(),
+        ex["image_size"],
+        ex["no_image"],
+        crops.tolist(),
+        tilings,
+        target_tokens.tolist(),
+        actual_tokens.tolist(),
+        text_tokens.tolist(),
+        seq.tolist(),
+        score.tolist(),
+        ex["answer_words"],
+        ex["image_id"],
+        ids.tolist(),
+        ex["question"],
+        ex["question_id"],
+        vision.tolist(),
+        prefill.tolist(),
+        decode.tolist(),
+        total.tolist(),
+        steps,
+        strict=False,
+    )
+    for (
+        i,
+        out,
+        cont,
+        end,
+        size,
+        no_image,
+        c,
+        tiling,
+        tt,
+        at,
+        xt,
+        sq,
+        k,
+        words,
+        image_id,
+        example_id,
+        question,
+        question_id,
+        v,
+        pf,
+        dc,
+        tot,
+        step,
+    ) in cols:
         sample = {"sample_id": i, **tier_keys()}
-        sample.update({
-            "top_k": top_k, "num_active_blocks": blocks,
-            "output_tokens": out, "content_tokens": cont, "ends_with_eos": end,
-            "actual_image_size": None if no_image else size, "actual_num_crops": c, "actual_tiling": tiling,
-            "target_vision_tokens": tt, "actual_vision_tokens": at,
-            "actual_text_tokens": xt, "total_sequence_length": sq,
-            "accuracy": _VQA_SCORES[k], "pred": "" if cont == 0 else words[(4, 3, 2, 0)[k]],
-            "metadata": {"image_id": image_id, "example_id": example_id, "question": question,
-                         "question_id": question_id, "answers": _vqa_answers(words)},
-            "T_vision_total": v, "T_LLM_prefill": pf, "T_LLM_decode": dc, "T_total": tot,
-            "T_decode_per_token": dc / out, "T_decode_per_step": step,
-        })
+        sample.update(
+            {
+                "top_k": top_k,
+                "num_active_blocks": blocks,
+                "output_tokens": out,
+                "content_tokens": cont,
+                "ends_with_eos": end,
+                "actual_image_size": None if no_image else size,
+                "actual_num_crops": c,
+                "actual_tiling": tiling,
+                "target_vision_tokens": tt,
+                "actual_vision_tokens": at,
+                "actual_text_tokens": xt,
+                "total_sequence_length": sq,
+                "accuracy": _VQA_SCORES[k],
+                "pred": "" if cont == 0 else words[(4, 3, 2, 0)[k]],
+                "metadata": {
+                    "image_id": image_id,
+                    "example_id": example_id,
+                    "question": question,
+                    "question_id": question_id,
+                    "answers": _vqa_answers(words),
+                },
+                "T_vision_total": v,
+                "T_LLM_prefill": pf,
+                "T_LLM_decode": dc,
+                "T_total": tot,
+                "T_decode_per_token": dc / out,
+                "T_decode_per_step": step,
+            }
+        )
         samples.append(sample)
 
-    config = dict(tier_keys(), max_crops=max_crops, top_k=top_k, num_active_blocks=blocks,
-                  num_total_blocks=NUM_TOTAL_BLOCKS, active_block_indices=_active_blocks(blocks))
+    config = dict(
+        tier_keys(),
+        max_crops=max_crops,
+        top_k=top_k,
+        num_active_blocks=blocks,
+        num_total_blocks=NUM_TOTAL_BLOCKS,
+        active_block_indices=_active_blocks(blocks),
+    )
     return _assemble(config, samples)
 
 
@@ -377,17 +493,29 @@ def _legacy_sample(s: dict, max_crops: int) -> dict:
     decode = s["T_total"] - s["T_vision_total"] - s["T_LLM_prefill"]
     tiling = s["actual_tiling"]
     return {
-        "sample_id": s["sample_id"], "top_k": s["top_k"], "num_active_blocks": s["num_active_blocks"],
+        "sample_id": s["sample_id"],
+        "top_k": s["top_k"],
+        "num_active_blocks": s["num_active_blocks"],
         "output_tokens": s["output_tokens"],
-        "target_crops": max_crops, "num_crops": s["actual_num_crops"], "selected_crops": s["actual_num_crops"],
+        "target_crops": max_crops,
+        "num_crops": s["actual_num_crops"],
+        "selected_crops": s["actual_num_crops"],
         "target_image_size": None if tiling is None else [336 * tiling[0], 336 * tiling[1]],
         "resize_to_fill": False,
-        "actual_image_size": copy.copy(s["actual_image_size"]), "actual_tiling": copy.copy(tiling),
-        "theoretical_vision_tokens": s["target_vision_tokens"], "selected_vision_tokens": s["target_vision_tokens"],
-        "actual_vision_tokens": s["actual_vision_tokens"], "input_text_tokens": s["actual_text_tokens"],
-        "accuracy": s["accuracy"], "pred": s["pred"], "metadata": copy.deepcopy(s["metadata"]),
-        "T_vision_encoder": s["T_vision_total"] - projector, "T_projector": projector,
-        "T_LLM_prefill": s["T_LLM_prefill"], "T_LLM_decode": decode, "T_total": s["T_total"],
+        "actual_image_size": copy.copy(s["actual_image_size"]),
+        "actual_tiling": copy.copy(tiling),
+        "theoretical_vision_tokens": s["target_vision_tokens"],
+        "selected_vision_tokens": s["target_vision_tokens"],
+        "actual_vision_tokens": s["actual_vision_tokens"],
+        "input_text_tokens": s["actual_text_tokens"],
+        "accuracy": s["accuracy"],
+        "pred": s["pred"],
+        "metadata": copy.deepcopy(s["metadata"]),
+        "T_vision_encoder": s["T_vision_total"] - projector,
+        "T_projector": projector,
+        "T_LLM_prefill": s["T_LLM_prefill"],
+        "T_LLM_decode": decode,
+        "T_total": s["T_total"],
         "T_decode_per_token": decode / s["output_tokens"],
     }
 
@@ -396,9 +524,22 @@ def to_legacy_shape(result: dict) -> dict:
     """The oldest shape: no tiers, split vision timing, decode derived by subtraction, `aggregate_stats`."""
     samples = [_legacy_sample(s, result["max_crops"]) for s in result["per_sample_results"]]
     timing = [dict(s, T_vision_total=s["T_vision_encoder"] + s["T_projector"]) for s in samples]
-    out = {k: copy.deepcopy(result[k]) for k in (
-        "max_crops", "selected_crops_distribution", "selected_crops_mean", "selected_crops_std", "top_k",
-        "num_active_blocks", "num_total_blocks", "active_block_indices", "num_samples", "accuracy", "accuracy_std")}
+    out = {
+        k: copy.deepcopy(result[k])
+        for k in (
+            "max_crops",
+            "selected_crops_distribution",
+            "selected_crops_mean",
+            "selected_crops_std",
+            "top_k",
+            "num_active_blocks",
+            "num_total_blocks",
+            "active_block_indices",
+            "num_samples",
+            "accuracy",
+            "accuracy_std",
+        )
+    }
     out["aggregate_stats"] = dict(_latency_stats(timing), **_vision_token_stats(result))
     out["per_sample_results"] = samples
     return out
@@ -422,6 +563,7 @@ def _run_log(experiments: list[str], crashed: tuple) -> str:
 
 def _config_files(dataset: str, result: dict, role: str | None) -> list[tuple[str, dict]]:
     """(file name, body) pairs for one config: the merged file, or a crashed run's shards, or both."""
+
     def name(r: dict, rank: int | None = None) -> str:
         return result_filename(dataset, r["tier"], r["selected_crops_mean"], r["top_k"], r["num_active_blocks"], rank)
 
@@ -447,12 +589,14 @@ def _demo_result(seed: int, experiment: int, d: int, c: int, n: int) -> dict:
     quality -= 0.02 * math.sqrt(experiment)
     speed /= 1 + 0.02 * math.sqrt(experiment)
     rng = np.random.default_rng([seed, d, experiment, c])
-    return make_result(DATASETS[d], *CONFIGS[c], n, rng=rng, quality=quality + rng.normal(0.0, 0.004),
-                       speed=speed * rng.lognormal(0.0, 0.01))
+    return make_result(
+        DATASETS[d], *CONFIGS[c], n, rng=rng, quality=quality + rng.normal(0.0, 0.004), speed=speed * rng.lognormal(0.0, 0.01)
+    )
 
 
-def write_demo_tree(root, *, samples: int = 6480, samples_per_file: int | None = None, hardware: str = "h100",
-                    seed: int = 0, progress=None) -> DemoSummary:
+def write_demo_tree(
+    root, *, samples: int = 6480, samples_per_file: int | None = None, hardware: str = "h100", seed: int = 0, progress=None
+) -> DemoSummary:
     """Write `root/core_exp_<hardware>/<experiment>/<dataset>/*.json` and return what was written.
 
     ceil(samples / samples_per_file) config files (at least one full experiment of 81) share
@@ -487,8 +631,10 @@ def write_demo_tree(root, *, samples: int = 6480, samples_per_file: int | None =
             write_result(hw_root / experiments[e] / dataset / name, body)
             wrote()
 
-    write_result(hw_root / experiments[0] / "layer_importance_scores.json",
-                 {"num_blocks": NUM_TOTAL_BLOCKS, "scores": list(_BLOCK_IMPORTANCE), "ranking": _BLOCK_RANKING})
+    write_result(
+        hw_root / experiments[0] / "layer_importance_scores.json",
+        {"num_blocks": NUM_TOTAL_BLOCKS, "scores": list(_BLOCK_IMPORTANCE), "ranking": _BLOCK_RANKING},
+    )
     wrote()
     log = hw_root / "logs" / "run.log"
     log.parent.mkdir(parents=True, exist_ok=True)

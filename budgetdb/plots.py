@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from budgetdb.errors import BudgetdbError
 
@@ -103,12 +104,26 @@ def _figure():
 def _frontier_figure(display: str, points, frontier, span, scope):
     figure = _figure()
     ax = figure.add_subplot()
-    ax.scatter([p["latency"] for p in points], [p["accuracy"] for p in points], s=18, color="#9aa5b1",
-               label=f"config runs ({len(points)})", zorder=2)
+    ax.scatter(
+        [p["latency"] for p in points],
+        [p["accuracy"] for p in points],
+        s=18,
+        color="#9aa5b1",
+        label=f"config runs ({len(points)})",
+        zorder=2,
+    )
     if frontier:
         # a staircase: the best accuracy reachable at each latency
-        ax.plot([p["latency"] for p in frontier], [p["accuracy"] for p in frontier], marker="o", markersize=4,
-                drawstyle="steps-post", color="#d1495b", label=f"Pareto frontier ({len(frontier)})", zorder=3)
+        ax.plot(
+            [p["latency"] for p in frontier],
+            [p["accuracy"] for p in frontier],
+            marker="o",
+            markersize=4,
+            drawstyle="steps-post",
+            color="#d1495b",
+            label=f"Pareto frontier ({len(frontier)})",
+            zorder=3,
+        )
     if span is not None:
         ax.axvspan(span[0], span[1], color="#edae49", alpha=0.2, label=f"recommended {span[0]:g}-{span[1]:g} ms", zorder=1)
     ax.set_title(plain(display))
@@ -130,8 +145,13 @@ def _prefill_figure(bins, prefill):
     for key, color in (("p5", "#edae49"), ("p95", "#00798c")):
         ax.axvline(prefill[key], color=color, linestyle="--", label=f"{key} {prefill[key]:.1f} ms")
     cdf = ax.twinx()
-    cdf.step([bins[0]["bin_lo"]] + [b["bin_hi"] for b in bins], [0.0] + [b["cum_fraction"] for b in bins],
-             where="post", color="#d1495b", label="CDF")
+    cdf.step(
+        [bins[0]["bin_lo"]] + [b["bin_hi"] for b in bins],
+        [0.0] + [b["cum_fraction"] for b in bins],
+        where="post",
+        color="#d1495b",
+        label="CDF",
+    )
     cdf.set_ylim(0, 1.02)
     cdf.set_ylabel("cumulative fraction")
     handles, labels = ax.get_legend_handles_labels()

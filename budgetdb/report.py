@@ -24,11 +24,11 @@ The context the templates see (numbers raw; the templates format them):
 from __future__ import annotations
 
 import math
-import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from budgetdb import __version__, queries
 from budgetdb.errors import BudgetdbError
@@ -301,14 +301,16 @@ def _datasets(records, options: ReportOptions, plots) -> list[dict[str, Any]]:
             notes.append({"kind": "excluded", "count": excluded})
         if fallback:
             notes.append({"kind": "fallback", "count": fallback})
-        out.append({
-            "name": name,
-            "display": display_name(name),
-            "n_points": len(mine),
-            "frontier": frontier,
-            "notes": notes,
-            "plot": plot_links.get(name),
-        })
+        out.append(
+            {
+                "name": name,
+                "display": display_name(name),
+                "n_points": len(mine),
+                "frontier": frontier,
+                "notes": notes,
+                "plot": plot_links.get(name),
+            }
+        )
     return out
 
 
@@ -346,7 +348,7 @@ def _budget(row: Mapping[str, Any], options: ReportOptions) -> dict[str, Any] | 
         "lower": lower,
         "upper": upper,
         "amounts": values,
-        "entries": [{"value": v, "role": r} for v, r in zip(values, budget_roles(len(values)))],
+        "entries": [{"value": v, "role": r} for v, r in zip(values, budget_roles(len(values)), strict=True)],
         # the seed aligns the comments: `170,   # ...`
         "item_width": max(len(num(v)) + 1 for v in values) + 3,
         "num": options.num,
@@ -359,13 +361,15 @@ def _lookup(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     for row in sorted(rows, key=lambda r: (r["budget"], order[r["dataset"]])):
         point = _point(row, "")
         has_point = _present(point["accuracy"], point["latency"])
-        out.append({
-            "budget": row["budget"],
-            "dataset": row["dataset"],
-            "display": display_name(row["dataset"]),
-            "point": point if has_point else None,
-            "slack": _value(row.get("slack")) if has_point else None,
-        })
+        out.append(
+            {
+                "budget": row["budget"],
+                "dataset": row["dataset"],
+                "display": display_name(row["dataset"]),
+                "point": point if has_point else None,
+                "slack": _value(row.get("slack")) if has_point else None,
+            }
+        )
     return out
 
 

@@ -14,8 +14,13 @@ from .output import render
 def export(
     parquet: Annotated[
         Path,
-        typer.Option("--parquet", metavar="DIR", help="Folder to write DIR/<view>/hardware=<h>/dataset=<d>/*.parquet into.",
-                     file_okay=False, show_default=False),
+        typer.Option(
+            "--parquet",
+            metavar="DIR",
+            help="Folder to write DIR/<view>/hardware=<h>/dataset=<d>/*.parquet into.",
+            file_okay=False,
+            show_default=False,
+        ),
     ],
     db: DbOption = None,
     data_path: DataPathOption = None,
@@ -28,7 +33,7 @@ def export(
     pandas (pyarrow) users. The store is only read; the three views come from one snapshot.
     An existing export of a view in DIR is replaced.
 
-    Example: budgetdb export --parquet exports/ && python -c "import duckdb; print(duckdb.sql(\\"SELECT count(*) FROM read_parquet('exports/samples/**/*.parquet', hive_partitioning=true)\\"))"
+    Example: budgetdb export --parquet out/ && duckdb -c "SELECT count(*) FROM 'out/samples/**/*.parquet'"
     """
     from budgetdb.store import open_store
     from budgetdb.store.export import export_parquet

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 DbOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--db",
         envvar="BUDGETDB_DB",
@@ -21,7 +21,7 @@ DbOption = Annotated[
 ]
 
 DataPathOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--data-path",
         envvar="BUDGETDB_DATA_PATH",
@@ -38,7 +38,7 @@ WaitOption = Annotated[
 ]
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
@@ -47,7 +47,9 @@ class OutputFormat(str, Enum):
 
 FormatOption = Annotated[
     OutputFormat,
-    typer.Option("--format", "-F", help="table for people; csv or json (an array of row objects) for scripts; markdown for docs."),
+    typer.Option(
+        "--format", "-F", help="table for people; csv or json (an array of row objects) for scripts; markdown for docs."
+    ),
 ]
 
 DebugOption = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]

@@ -9,7 +9,8 @@ import io
 import json
 import math
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .options import OutputFormat
 
@@ -52,7 +53,15 @@ def markdown_cell(value: Any) -> str:
 
 def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: OutputFormat, *, title: str | None = None) -> str:
     if fmt is OutputFormat.json:
-        return json.dumps([dict(zip(columns, map(jsonable, row))) for row in rows], ensure_ascii=False, indent=2, allow_nan=False) + "\n"
+        return (
+            json.dumps(
+                [dict(zip(columns, map(jsonable, row), strict=True)) for row in rows],
+                ensure_ascii=False,
+                indent=2,
+                allow_nan=False,
+            )
+            + "\n"
+        )
     if fmt is OutputFormat.csv:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -22,11 +22,15 @@ query_app = typer.Typer(
     rich_markup_mode=None,
 )
 
-RefArgument = Annotated[str, typer.Argument(metavar="NAME[@vN]", help="Query name (latest version) or name@vN.", show_default=False)]
+RefArgument = Annotated[
+    str, typer.Argument(metavar="NAME[@vN]", help="Query name (latest version) or name@vN.", show_default=False)
+]
 ParamOption = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option(
-        "--param", "-p", metavar="NAME=VALUE",
+        "--param",
+        "-p",
+        metavar="NAME=VALUE",
         help="Set a query parameter; repeat for several. Lists are comma-separated (dataset=okvqa,text-vqa); "
         "an empty value is NULL. `budgetdb query show NAME` lists the parameters.",
         show_default=False,
@@ -63,8 +67,14 @@ def show(ref: RefArgument) -> None:
 
 
 @query_app.command()
-def run(ref: RefArgument, param: ParamOption = None, db: DbOption = None, data_path: DataPathOption = None,
-        fmt: FormatOption = OutputFormat.table, wait: WaitOption = 0.0) -> None:
+def run(
+    ref: RefArgument,
+    param: ParamOption = None,
+    db: DbOption = None,
+    data_path: DataPathOption = None,
+    fmt: FormatOption = OutputFormat.table,
+    wait: WaitOption = 0.0,
+) -> None:
     """Run a query on the store (read-only) and print its rows.
 
     Parameters not given take their defaults; values are converted to the declared type.

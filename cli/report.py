@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import tempfile
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -16,18 +16,18 @@ from .options import DataPathOption, DbOption, WaitOption
 from .pandas_guard import pandas_unloaded
 
 
-class Lang(str, Enum):
+class Lang(StrEnum):
     zh = "zh"
     en = "en"
 
 
-class LatencyStage(str, Enum):
+class LatencyStage(StrEnum):
     T_total = "T_total"
     T_LLM_prefill = "T_LLM_prefill"
     vision_prefill = "vision_prefill"
 
 
-class LatencyStat(str, Enum):
+class LatencyStat(StrEnum):
     mean = "mean"
     p50 = "p50"
     p95 = "p95"
@@ -39,24 +39,37 @@ def report(
     data_path: DataPathOption = None,
     lang: Annotated[Lang, typer.Option("--lang", help="Report language: zh (the seed's) or en.")] = Lang.zh,
     out: Annotated[
-        Optional[Path],
-        typer.Option("--out", "-o", metavar="FILE", help="Write the report to FILE instead of stdout; plot links are relative to its folder.",
-                     dir_okay=False, show_default=False),
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="FILE",
+            help="Write the report to FILE instead of stdout; plot links are relative to its folder.",
+            dir_okay=False,
+            show_default=False,
+        ),
     ] = None,
     hardware: Annotated[
-        Optional[str], typer.Option("--hardware", metavar="H", help="Only this hardware (e.g. h100). Default: all.", show_default=False)
+        str | None,
+        typer.Option("--hardware", metavar="H", help="Only this hardware (e.g. h100). Default: all.", show_default=False),
     ] = None,
     experiment: Annotated[
-        Optional[list[str]],
-        typer.Option("--experiment", metavar="E", help="Only this experiment folder; repeat for several. Default: all.", show_default=False),
+        list[str] | None,
+        typer.Option(
+            "--experiment", metavar="E", help="Only this experiment folder; repeat for several. Default: all.", show_default=False
+        ),
     ] = None,
     dataset: Annotated[
-        Optional[list[str]],
-        typer.Option("--dataset", metavar="D", help="Only this dataset (e.g. okvqa); repeat for several. Default: all.", show_default=False),
+        list[str] | None,
+        typer.Option(
+            "--dataset", metavar="D", help="Only this dataset (e.g. okvqa); repeat for several. Default: all.", show_default=False
+        ),
     ] = None,
     latency_stage: Annotated[
         LatencyStage,
-        typer.Option("--latency-stage", help="Point latency: T_total, T_LLM_prefill, or vision_prefill (T_vision_total + T_LLM_prefill)."),
+        typer.Option(
+            "--latency-stage", help="Point latency: T_total, T_LLM_prefill, or vision_prefill (T_vision_total + T_LLM_prefill)."
+        ),
     ] = LatencyStage.T_total,
     latency_stat: Annotated[
         LatencyStat, typer.Option("--latency-stat", help="Which statistic of the point latency per config run.")
@@ -66,22 +79,37 @@ def report(
     ] = 10.0,
     coarse_step: Annotated[
         float,
-        typer.Option("--coarse-step", metavar="MS",
-                     help="The budget list holds every multiple of this between the bounds; also the safer prefill bound (ms)."),
+        typer.Option(
+            "--coarse-step",
+            metavar="MS",
+            help="The budget list holds every multiple of this between the bounds; also the safer prefill bound (ms).",
+        ),
     ] = 50.0,
-    num: Annotated[int, typer.Option("--num", metavar="N", min=1, help="How many values the np.linspace alternative samples.")] = 10,
+    num: Annotated[
+        int, typer.Option("--num", metavar="N", min=1, help="How many values the np.linspace alternative samples.")
+    ] = 10,
     alpha: Annotated[
         str, typer.Option("--alpha", metavar="LO-HI", help="The decode soft-penalty weight α, as LO-HI (or one value).")
     ] = "0.1-0.2",
     template: Annotated[
-        Optional[list[Path]],
-        typer.Option("--template", metavar="PATH", help="A folder of templates searched before the packaged ones (override one partial, "
-                     "e.g. _footer.md.j2), or a main template file. Repeatable.", show_default=False),
+        list[Path] | None,
+        typer.Option(
+            "--template",
+            metavar="PATH",
+            help="A folder of templates searched before the packaged ones (override one partial, "
+            "e.g. _footer.md.j2), or a main template file. Repeatable.",
+            show_default=False,
+        ),
     ] = None,
     plots: Annotated[
-        Optional[Path],
-        typer.Option("--plots", metavar="DIR", help="Also write PNG and SVG plots into DIR and link them (needs budgetdb[plots]).",
-                     file_okay=False, show_default=False),
+        Path | None,
+        typer.Option(
+            "--plots",
+            metavar="DIR",
+            help="Also write PNG and SVG plots into DIR and link them (needs budgetdb[plots]).",
+            file_okay=False,
+            show_default=False,
+        ),
     ] = None,
     wait: WaitOption = 0.0,
 ) -> None:
@@ -94,8 +122,8 @@ def report(
 
     Example: budgetdb report --lang en --plots plots -o budget.md
     """
-    from budgetdb.store import open_store
     from budgetdb.report import ReportOptions, build_report, parse_alpha
+    from budgetdb.store import open_store
 
     template_paths, main_template = _templates(template or [])
     options = ReportOptions(

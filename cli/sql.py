@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -14,11 +14,11 @@ from .output import render
 
 def sql(
     query: Annotated[
-        Optional[str],
-        typer.Argument(metavar="[SQL]", help="The SQL to run, e.g. \"SELECT * FROM config_runs\".", show_default=False),
+        str | None,
+        typer.Argument(metavar="[SQL]", help='The SQL to run, e.g. "SELECT * FROM config_runs".', show_default=False),
     ] = None,
     file: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--file", "-f", metavar="FILE", help="Read the SQL from FILE instead (- for stdin).", show_default=False),
     ] = None,
     db: DbOption = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -17,7 +17,7 @@ def ingest(
     db: DbOption = None,
     data_path: DataPathOption = None,
     hardware: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--hardware", help="Hardware name for files outside a core_exp_<hw> folder (default: unknown)."),
     ] = None,
     prune: Annotated[bool, typer.Option("--prune", help="Remove files that vanished from disk from the store.")] = False,
@@ -68,8 +68,9 @@ def ingest(
         raise typer.Exit(1)
 
 
-def info(db: DbOption = None, data_path: DataPathOption = None, wait: WaitOption = 0.0,
-         fmt: FormatOption = OutputFormat.table) -> None:
+def info(
+    db: DbOption = None, data_path: DataPathOption = None, wait: WaitOption = 0.0, fmt: FormatOption = OutputFormat.table
+) -> None:
     """Show what the store holds: schema version, size, last ingest, and per
     hardware x experiment x dataset the config runs, samples and files.
 
@@ -87,7 +88,10 @@ def info(db: DbOption = None, data_path: DataPathOption = None, wait: WaitOption
         typer.echo(f"store:          {found.path}")
         typer.echo(f"schema version: {found.schema_version}")
         typer.echo(f"size:           {found.size_bytes / 2**20:.1f} MB")
-        typer.echo(f"last ingest:    {found.last_ingest.isoformat(sep=' ', timespec='seconds') + ' UTC' if found.last_ingest else 'never'}")
+        typer.echo(
+            "last ingest:    "
+            + (found.last_ingest.isoformat(sep=" ", timespec="seconds") + " UTC" if found.last_ingest else "never")
+        )
     typer.echo(render(found.columns, found.rows, fmt, title="contents"), nl=False)
 
 
@@ -122,8 +126,11 @@ class _progress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self.live = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[samples]:,} samples  {task.fields[rate]:.0f} MB/s"), TimeElapsedColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[samples]:,} samples  {task.fields[rate]:.0f} MB/s"),
+                TimeElapsedColumn(),
                 transient=True,
             )
             self.live.start()
@@ -146,7 +153,9 @@ class _progress:
         if done == total or done // step != self.last_line.get(phase, -1):
             self.last_line[phase] = done // step
             if done == total or done % step == 0:
-                typer.echo(f"{self.LABELS.get(phase, phase)}: {done}/{total} files, {samples:,} samples, {rate:.0f} MB/s", err=True)
+                typer.echo(
+                    f"{self.LABELS.get(phase, phase)}: {done}/{total} files, {samples:,} samples, {rate:.0f} MB/s", err=True
+                )
 
     def __exit__(self, *exc):
         if self.live is not None:

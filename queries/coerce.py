@@ -55,7 +55,10 @@ def _coerce_list(value: Any, element_type: str) -> list:
             raise ValueError(f"expected a comma-separated list of {element_type}, got {value!r}")
         return [_parse_scalar(item, element_type) for item in items]
     if isinstance(value, (list, tuple, set, frozenset)) or _is_array(value):
-        return [_check_scalar(item, element_type) if not isinstance(item, str) else _parse_scalar(item, element_type) for item in value]
+        return [
+            _check_scalar(item, element_type) if not isinstance(item, str) else _parse_scalar(item, element_type)
+            for item in value
+        ]
     return [_check_scalar(value, element_type)]
 
 

@@ -94,7 +94,6 @@ class QuerySpec:
     file_name: str
     uses: tuple[str, ...] = ()  # pinned refs (`name@vN`) of the queries this one reads
 
-
     @property
     def ref(self) -> str:
         return f"{self.name}@v{self.version}"
@@ -298,7 +297,7 @@ def closure(spec: QuerySpec, every: dict[str, dict[int, QuerySpec]]) -> tuple[Qu
                 raise QueryDefinitionError(f"{_uses_line(current)}: uses {ref}, which does not exist; valid: {known}")
             cycle = [s.ref for s in (*path, current)]
             if dependency.ref in cycle:
-                chain = " -> ".join(cycle[cycle.index(dependency.ref):] + [dependency.ref])
+                chain = " -> ".join(cycle[cycle.index(dependency.ref) :] + [dependency.ref])
                 raise QueryDefinitionError(f"{_uses_line(current)}: dependency cycle: {chain}")
             visit(dependency, (*path, current))
         done.add(current.ref)
@@ -329,7 +328,12 @@ def _check_dependencies(spec: QuerySpec, every: dict[str, dict[int, QuerySpec]])
                     f"{_uses_line(spec)}: uses {ref}, whose parameter {param.name!r} is not declared here; "
                     f"declare it the same way: `-- param: {_param_text(param)}`"
                 )
-            if (mine.type, mine.choices, mine.default, mine.required) != (param.type, param.choices, param.default, param.required):
+            if (mine.type, mine.choices, mine.default, mine.required) != (
+                param.type,
+                param.choices,
+                param.default,
+                param.required,
+            ):
                 raise QueryDefinitionError(
                     f"{spec.file_name}:{_header_line(spec, f'-- param: {param.name} ')}: parameter {_param_text(mine)} "
                     f"differs from {ref}'s {_param_text(param)}; a dependency runs with this query's values, "
@@ -388,4 +392,3 @@ def checksum_lines() -> str:
     """The checksums.txt text for the files now packaged (to publish a new version)."""
     lines = [f"{hashlib.sha256(text.encode('utf-8')).hexdigest()}  {name}" for name, text in sorted(_package_files().items())]
     return "\n".join(lines) + "\n"
-

@@ -3,8 +3,9 @@ uses, on a store connection."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import duckdb
 
@@ -23,7 +24,7 @@ class QueryResult:
     executed: tuple[QuerySpec, ...] = ()
 
     def records(self) -> list[dict[str, Any]]:
-        return [dict(zip(self.columns, row)) for row in self.rows]
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
 
     def to_pandas(self):
         import pandas as pd
@@ -71,7 +72,9 @@ def bind(spec: QuerySpec, params: Mapping[str, Any] | None = None) -> dict[str, 
     for param in spec.params:
         if param.name not in given:
             if param.required:
-                raise QueryParamError(f"{spec.ref} needs a value for {param.name} ({param.type}): pass --param {param.name}=VALUE")
+                raise QueryParamError(
+                    f"{spec.ref} needs a value for {param.name} ({param.type}): pass --param {param.name}=VALUE"
+                )
             bound[param.name] = param.default
             continue
         try:
@@ -86,7 +89,7 @@ def bind(spec: QuerySpec, params: Mapping[str, Any] | None = None) -> dict[str, 
     return bound
 
 
-def run(con, ref: str, params: Mapping[str, Any] | None = None, session: "Session | None" = None) -> QueryResult:
+def run(con, ref: str, params: Mapping[str, Any] | None = None, session: Session | None = None) -> QueryResult:
     """Run query `ref` on DuckDB connection `con` with `params` bound as named parameters.
 
     Each query it uses runs first, once, with the same values, into a temporary table named
@@ -128,7 +131,7 @@ class Session:
         _create_temp_table(self.con, query, bound, spec)
         self.tables[query.name] = key
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import duckdb
 
-from . import extensions, migrations
 from budgetdb.errors import StoreBusyError, StoreNotFoundError
+
+from . import extensions, migrations
 from .concurrency import retrying
 
 DEFAULT_DB = "budget.duckdb"
@@ -73,11 +74,13 @@ def locate(db: str | os.PathLike | StoreLocation | None = None, data_path: str |
     data = str(data_path) if data_path not in (None, "") else os.environ.get(DATA_PATH_ENV) or None
     if data and "://" not in data:
         data = str(Path(data).expanduser().absolute())
-    catalog = chosen[len(LAKE_PREFIX):]
+    catalog = chosen[len(LAKE_PREFIX) :]
     if catalog.startswith(POSTGRES_PREFIX):
-        if not catalog[len(POSTGRES_PREFIX):].strip():
-            raise StoreNotFoundError("--db ducklake:postgres: needs a connection string, e.g. "
-                                     "'ducklake:postgres:dbname=budgets host=db.lab port=5432 user=me'")
+        if not catalog[len(POSTGRES_PREFIX) :].strip():
+            raise StoreNotFoundError(
+                "--db ducklake:postgres: needs a connection string, e.g. "
+                "'ducklake:postgres:dbname=budgets host=db.lab port=5432 user=me'"
+            )
         return StoreLocation("ducklake", None, catalog, data)
     if not catalog.strip():
         raise StoreNotFoundError("--db ducklake: needs a catalog: ducklake:PATH.ducklake or ducklake:postgres:dbname=...")
@@ -104,9 +107,7 @@ def open_store(db=None, *, read_only: bool = True, wait: float = 0.0, data_path=
     """
     location = locate(db, data_path)
     if read_only and location.path is not None and not location.path.exists():
-        raise StoreNotFoundError(
-            f"no store at {location.label}; create one with `budgetdb ingest PATH` (or pass --db)"
-        )
+        raise StoreNotFoundError(f"no store at {location.label}; create one with `budgetdb ingest PATH` (or pass --db)")
     con = _connect_waiting(location, read_only, wait)
     try:
         con.execute("SET enable_progress_bar = false")
@@ -161,8 +162,7 @@ def _connect_waiting(location: StoreLocation, read_only: bool, wait: float) -> d
                 # a reader only conflicts with a writer; a writer with any other process
                 doing = "is writing to it" if read_only else "has it open"
                 raise StoreBusyError(
-                    f"store {location.label} is busy: {_lock_holder(exc)} {doing}; "
-                    f"retry later or pass --wait SECONDS"
+                    f"store {location.label} is busy: {_lock_holder(exc)} {doing}; retry later or pass --wait SECONDS"
                 ) from exc
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, 1.0)
@@ -195,8 +195,10 @@ def _connect(location: StoreLocation, read_only: bool) -> duckdb.DuckDBPyConnect
             if "different configuration" not in str(exc):
                 raise
             held = "read-write" if read_only else "read-only"
-            raise StoreBusyError(f"store {location.label} is already open {held} in this process; use that "
-                                 f"connection (its .cursor() in another thread) or close it first") from exc
+            raise StoreBusyError(
+                f"store {location.label} is already open {held} in this process; use that "
+                f"connection (its .cursor() in another thread) or close it first"
+            ) from exc
     if not read_only and location.path is not None:
         location.path.parent.mkdir(parents=True, exist_ok=True)
     con = extensions.offline_connection()

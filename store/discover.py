@@ -35,8 +35,9 @@ class Candidate:
     mtime: float
 
 
-def discover(paths: list[os.PathLike | str], hardware: str | None = None
-             ) -> tuple[list[Candidate], list[str], list[tuple[str, str]]]:
+def discover(
+    paths: list[os.PathLike | str], hardware: str | None = None
+) -> tuple[list[Candidate], list[str], list[tuple[str, str]]]:
     """Every `.json` file under `paths` (recursive, symlinked folders not followed).
 
     Returns the candidates sorted by path, the folders that were scanned whole (for
@@ -49,6 +50,7 @@ def discover(paths: list[os.PathLike | str], hardware: str | None = None
         start = Path(given).expanduser().absolute()
         if start.is_dir():
             scanned.append(str(start))
+
             def refused(exc: OSError) -> None:
                 unlisted.append((str(exc.filename), exc.strerror or str(exc)))
 

@@ -36,6 +36,7 @@ STAGE_LATENCIES = ("T_vision_total", "T_LLM_prefill", "T_LLM_decode", "T_total",
 # a stage latency over this (one hour), or negative, is no measurement (migration 0002)
 IMPLAUSIBLE_MS = 3_600_000
 
+
 def struct_type(fields: dict[str, str]) -> str:
     """A DuckDB STRUCT type naming each field, quoted so any key is safe."""
     parts = ", ".join(f'"{name.replace(chr(34), chr(34) * 2)}" {kind}' for name, kind in fields.items())

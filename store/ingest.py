@@ -12,22 +12,22 @@ import hashlib
 import os
 import re
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterator
 
 import duckdb
 
 from budgetdb import __version__
+from budgetdb.errors import IngestFailedError
 
 from . import concurrency, ids, samples, writer
 from .discover import Candidate, discover
-from budgetdb.errors import IngestFailedError
 from .inspect import Inspection, first_look, inspect
 from .memory import WrittenBlocks
-from .summary import OUTCOMES, IngestSummary, Outcome
+from .summary import IngestSummary, Outcome
 
 MAX_FILE_BYTES = 256 << 20  # real result files are a few MB; ingest needs ~10x a file in memory
 BATCH_BYTES = 512 << 20
@@ -81,8 +81,9 @@ class _Member:
 Progress = Callable[[str, int, int, int, int], None]  # (phase, done, total, samples added, bytes read)
 
 
-def ingest(con: duckdb.DuckDBPyConnection, paths, options: IngestOptions = IngestOptions(),
-           progress: Progress | None = None) -> IngestSummary:
+def ingest(
+    con: duckdb.DuckDBPyConnection, paths, options: IngestOptions = IngestOptions(), progress: Progress | None = None
+) -> IngestSummary:
     paths = [Path(p) for p in paths]
     # a fresh run per attempt: another writer's commit may have changed what is stored
     return concurrency.ingest_until_clean(con, lambda: _Run(con, options, progress).execute(paths))
@@ -93,7 +94,7 @@ class _Run:
         self.con = con
         self.options = options
         self._progress = progress
-        self.now = datetime.now(timezone.utc).replace(tzinfo=None)
+        self.now = datetime.now(UTC).replace(tzinfo=None)
         self.run_id = int(time.time_ns() // 1000)
         self.outcomes: dict[str, Outcome] = {}
         self.file_rows: list[writer.FileRow] = []
@@ -111,8 +112,9 @@ class _Run:
         candidates, scanned, self.unlisted = discover(paths, self.options.hardware)
         self.candidates = {c.path: c for c in candidates}
         for folder, why in self.unlisted:
-            self.outcomes[folder] = Outcome(folder, folder, "failed",
-                                            f"cannot list this folder: {why}; its files in the store are kept as they are")
+            self.outcomes[folder] = Outcome(
+                folder, folder, "failed", f"cannot list this folder: {why}; its files in the store are kept as they are"
+            )
         self.stored = self._load_stored()
         to_read = self._classify(candidates)
         plans = self._inspect(to_read)
@@ -160,7 +162,7 @@ class _Run:
         settled = len(candidates) - len(to_hash)
         if settled:
             self.progress("scan", settled, len(candidates))
-        for i, (c, fingerprint) in enumerate(zip(to_hash, _fingerprints(c.path for c in to_hash))):
+        for i, (c, fingerprint) in enumerate(zip(to_hash, _fingerprints(c.path for c in to_hash), strict=True)):
             self.progress("scan", settled + i + 1, len(candidates))
             if isinstance(fingerprint, OSError):
                 self._fail(c, f"cannot read: {fingerprint.strerror or fingerprint}")
@@ -189,7 +191,7 @@ class _Run:
         found = {c.path: head for c, _, head in to_read if head is not None}
         rest = [c for c, _, head in to_read if head is None]
         for batch in _by_size(rest, self.options.batch_bytes, key=lambda c: c.size):
-            found.update(zip((c.path for c in batch), self._inspect_batch(batch)))
+            found.update(zip((c.path for c in batch), self._inspect_batch(batch), strict=True))
         self.progress("inspect", len(to_read), len(to_read))
         plans = [self._judge(c, digest, found[c.path]) for c, digest, _ in to_read]
         return [plan for plan in plans if plan]
@@ -228,7 +230,9 @@ class _Run:
             return None
         if c.name_dataset and c.name_dataset != c.dataset:
             found.warnings.append(f"file name says dataset {c.name_dataset!r}, its folder says {c.dataset!r}")
-        variant = found.tier or (f"max_crops={found.max_crops}" if found.max_crops is not None else None) or c.name_variant or "unknown"
+        variant = (
+            found.tier or (f"max_crops={found.max_crops}" if found.max_crops is not None else None) or c.name_variant or "unknown"
+        )
         config_run_id = ids.config_run_id(c.hardware, c.experiment, c.dataset, variant, found.top_k, found.num_active_blocks)
         return _Plan(c, digest, found, variant, config_run_id)
 
@@ -255,8 +259,12 @@ class _Run:
         planned = {p.candidate.path for p in plans}
         retried = []
         for stored in self.stored.values():
-            if (stored.status == "failed" and stored.config_run_id in affected
-                    and stored.path in self.candidates and stored.path not in planned):
+            if (
+                stored.status == "failed"
+                and stored.config_run_id in affected
+                and stored.path in self.candidates
+                and stored.path not in planned
+            ):
                 plan = self._inspect_file(self.candidates[stored.path], stored.sha256)
                 if plan:
                     retried.append(plan)
@@ -307,7 +315,9 @@ class _Run:
         keep = next((m for m in merged if m.stored and m.stored.status == "ingested"), merged[0] if merged else None)
         for m in merged:
             if m is not keep:
-                decisions.append((m, "failed", f"same configuration as {keep.rel_path}; a folder holds one merged file per configuration"))
+                decisions.append(
+                    (m, "failed", f"same configuration as {keep.rel_path}; a folder holds one merged file per configuration")
+                )
         if keep:
             decisions.append((keep, "ingested", None))
         ranks: dict[int, _Member] = {}
@@ -390,7 +400,9 @@ class _Run:
                     supersede.append((member, reason))
                     self._outcome_stored(member.stored, status, reason)
         writer.delete_files(self.con, [s.file_id for s in self.pruned if s.config_run_id in unit])
-        writer.delete_files(self.con, [self.stored[p.candidate.path].file_id for p, _, _ in decided if p.candidate.path in self.stored])
+        writer.delete_files(
+            self.con, [self.stored[p.candidate.path].file_id for p, _, _ in decided if p.candidate.path in self.stored]
+        )
         for member, reason in supersede:
             writer.supersede(self.con, member.stored.file_id, reason)
         loaded = self._load_samples([p for p, status, _ in decided if status == "ingested"])
@@ -399,8 +411,11 @@ class _Run:
         self.pending.append((loaded, rows))
 
     def _load_samples(self, plans: list[_Plan]) -> dict[int, samples.Loaded]:
-        loads = [samples.SampleLoad(ids.file_id(p.candidate.path), p.candidate.path, p.config_run_id)
-                 for p in plans if p.inspection.has_samples]
+        loads = [
+            samples.SampleLoad(ids.file_id(p.candidate.path), p.candidate.path, p.config_run_id)
+            for p in plans
+            if p.inspection.has_samples
+        ]
         return samples.load(self.con, loads, max((p.candidate.size for p in plans), default=0) + 1)
 
     def _reactivate_shards(self, unit: list[int]) -> None:
@@ -482,10 +497,24 @@ class _Run:
         counts = self.summary.counts
         self.con.execute(
             """INSERT INTO ingest_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            [self.run_id, self.now, datetime.now(timezone.utc).replace(tzinfo=None),
-             [str(p) for p in paths], __version__, counts["new"], counts["updated"], counts["unchanged"],
-             counts["superseded"], counts["skipped"], counts["failed"], counts["vanished"], counts["pruned"],
-             self.summary.samples_added, self.summary.nan_latencies, self.summary.zero_latencies],
+            [
+                self.run_id,
+                self.now,
+                datetime.now(UTC).replace(tzinfo=None),
+                [str(p) for p in paths],
+                __version__,
+                counts["new"],
+                counts["updated"],
+                counts["unchanged"],
+                counts["superseded"],
+                counts["skipped"],
+                counts["failed"],
+                counts["vanished"],
+                counts["pruned"],
+                self.summary.samples_added,
+                self.summary.nan_latencies,
+                self.summary.zero_latencies,
+            ],
         )
 
     # -- rows and outcomes ---------------------------------------------------------------------
@@ -502,25 +531,65 @@ class _Run:
             if isinstance(found.num_samples, int) and found.num_samples != loaded.n_samples:
                 warnings.append(f"num_samples says {found.num_samples}, per_sample_results has {loaded.n_samples}")
             if loaded.implausible_latencies:
-                warnings.append(f"{loaded.implausible_latencies} stage latencies are negative, infinite or over 1 hour; "
-                                "the samples view shows them as missing")
+                warnings.append(
+                    f"{loaded.implausible_latencies} stage latencies are negative, infinite or over 1 hour; "
+                    "the samples view shows them as missing"
+                )
         return writer.FileRow(
-            file_id=ids.file_id(c.path), path=c.path, root=c.root, rel_path=c.rel_path, size=c.size, mtime=c.mtime,
-            sha256=plan.sha256, shape=shape, status=status, reason=reason, warnings=warnings or None,
-            hardware=c.hardware, experiment=c.experiment, dataset=c.dataset, tier=found.tier, variant=plan.variant,
-            top_k=found.top_k, num_active_blocks=found.num_active_blocks, rank=c.rank,
-            config_run_id=plan.config_run_id, n_samples=loaded.n_samples if loaded else found.n_samples,
+            file_id=ids.file_id(c.path),
+            path=c.path,
+            root=c.root,
+            rel_path=c.rel_path,
+            size=c.size,
+            mtime=c.mtime,
+            sha256=plan.sha256,
+            shape=shape,
+            status=status,
+            reason=reason,
+            warnings=warnings or None,
+            hardware=c.hardware,
+            experiment=c.experiment,
+            dataset=c.dataset,
+            tier=found.tier,
+            variant=plan.variant,
+            top_k=found.top_k,
+            num_active_blocks=found.num_active_blocks,
+            rank=c.rank,
+            config_run_id=plan.config_run_id,
+            n_samples=loaded.n_samples if loaded else found.n_samples,
             # NULL: the file has no per_sample_results list at all (not even an empty one)
-            sample_keys=list(loaded.sample_keys) if loaded and found.has_samples else None, summary=found.summary,
+            sample_keys=list(loaded.sample_keys) if loaded and found.has_samples else None,
+            summary=found.summary,
         )
 
     def _record(self, c: Candidate, digest: str | None, status: str, reason: str | None) -> None:
-        self.file_rows.append(writer.FileRow(
-            file_id=ids.file_id(c.path), path=c.path, root=c.root, rel_path=c.rel_path, size=c.size, mtime=c.mtime,
-            sha256=digest, shape=None, status=status, reason=reason, warnings=None, hardware=c.hardware,
-            experiment=c.experiment, dataset=c.dataset, tier=None, variant=None, top_k=None, num_active_blocks=None,
-            rank=c.rank, config_run_id=None, n_samples=None, sample_keys=None, summary=None,
-        ))
+        self.file_rows.append(
+            writer.FileRow(
+                file_id=ids.file_id(c.path),
+                path=c.path,
+                root=c.root,
+                rel_path=c.rel_path,
+                size=c.size,
+                mtime=c.mtime,
+                sha256=digest,
+                shape=None,
+                status=status,
+                reason=reason,
+                warnings=None,
+                hardware=c.hardware,
+                experiment=c.experiment,
+                dataset=c.dataset,
+                tier=None,
+                variant=None,
+                top_k=None,
+                num_active_blocks=None,
+                rank=c.rank,
+                config_run_id=None,
+                n_samples=None,
+                sample_keys=None,
+                summary=None,
+            )
+        )
         self._outcome(c, status, reason)
 
     def _fail(self, c: Candidate, reason: str, digest: str | None = None) -> None:
@@ -560,6 +629,7 @@ def _fingerprint(path: str) -> tuple[str, Inspection]:
 
 def _fingerprints(paths) -> Iterator[tuple[str, Inspection] | OSError]:
     """`_fingerprint` of each path, in order, two at a time: hashing and reading release the GIL."""
+
     def attempt(path: str):
         try:
             return _fingerprint(path)
@@ -593,7 +663,9 @@ def _by_size(items: list, limit: int, key) -> list[list]:
     return batches
 
 
-_ERROR_NOISE = re.compile(r'^(?:Invalid Input|Conversion|IO|Out of Range|Binder) Error: |\s*in file "[^"]*",?|\s*in record/value \d+')
+_ERROR_NOISE = re.compile(
+    r'^(?:Invalid Input|Conversion|IO|Out of Range|Binder) Error: |\s*in file "[^"]*",?|\s*in record/value \d+'
+)
 
 
 _NOT_AN_OBJECT = re.compile(r"JSON transform error.*Expected OBJECT, but got (\w+)")
@@ -607,4 +679,3 @@ def _duckdb_message(exc: Exception, path: str | None = None) -> str:
         return f"per_sample_results: every element must be an object, found {not_object.group(1).lower()}"
     text = _ERROR_NOISE.sub("", text).strip()
     return text.removeprefix(f"{path}: ") if path else text
-

@@ -75,10 +75,12 @@ def first_look(path: str, data: bytes) -> Inspection:
         whole = skeleton(data)
         return _too_deep(path, whole.max_depth) or _not_json(path, data) or Inspection(path, "unknown")
     before, after = split_skeleton(data, at)
-    return (_too_deep(path, max(before.max_depth, before.end_depth + after.max_depth))
-            or _not_json(path, data)
-            or _head(path, data[:at], before, after)
-            or Inspection(path, "unknown"))
+    return (
+        _too_deep(path, max(before.max_depth, before.end_depth + after.max_depth))
+        or _not_json(path, data)
+        or _head(path, data[:at], before, after)
+        or Inspection(path, "unknown")
+    )
 
 
 def _not_json(path: str, data: bytes) -> Inspection | None:
@@ -148,8 +150,11 @@ def _judge_rows(path: str, rows: list[tuple]) -> Inspection:
     except ValueError as exc:
         # DuckDB also reads nan, inf, -INF... as numbers; JSON as Python writes it has NaN, Infinity, -Infinity
         if _LENIENT_NUMBER.search(summary):
-            return Inspection(path, "failed", "a top-level number is written as nan or inf: not JSON "
-                                              "(only NaN, Infinity and -Infinity are accepted)")
+            return Inspection(
+                path,
+                "failed",
+                "a top-level number is written as nan or inf: not JSON (only NaN, Infinity and -Infinity are accepted)",
+            )
         return Inspection(path, "failed", f"top level is not valid JSON: {exc.msg}")
     top.pop(_SAMPLES_KEY, None)
     return judge(path, top, has_samples=samples_kind == "ARRAY")
@@ -192,14 +197,24 @@ def _config_problem(top: dict) -> str | None:
 # Top-level values the config_runs view casts: one that would not cast would break the view for
 # the whole store, and one the cast would change (true -> 1.0, 3.5 -> 4) would be stored wrong.
 _SUMMARY_INTEGERS = ("num_total_blocks", "num_samples")
-_SUMMARY_NUMBERS = ("accuracy", "accuracy_std", "selected_crops_mean", "selected_crops_std", "target_vision_tokens_mean",
-                    "target_vision_tokens_std", "actual_vision_tokens_mean", "actual_vision_tokens_std")
+_SUMMARY_NUMBERS = (
+    "accuracy",
+    "accuracy_std",
+    "selected_crops_mean",
+    "selected_crops_std",
+    "target_vision_tokens_mean",
+    "target_vision_tokens_std",
+    "actual_vision_tokens_mean",
+    "actual_vision_tokens_std",
+)
 
 
 def _summary_problem(top: dict) -> str | None:
     crops = top["tier_range"] if isinstance(top.get("tier_range"), dict) else {}
-    integers = {**{name: top.get(name) for name in _SUMMARY_INTEGERS},
-                **{f"tier_range.{name}": crops.get(name) for name in ("min_crops", "max_crops")}}
+    integers = {
+        **{name: top.get(name) for name in _SUMMARY_INTEGERS},
+        **{f"tier_range.{name}": crops.get(name) for name in ("min_crops", "max_crops")},
+    }
     for name, value in integers.items():
         if value is not None and not _is_int(value):
             return f"{name}: expected an integer, found {_describe(value)}"

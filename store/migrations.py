@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 
 from budgetdb.errors import SchemaError
@@ -73,7 +73,7 @@ def upgrade(con, db_label: str) -> int:
             con.execute(migration.sql)
             con.execute(
                 "INSERT INTO schema_version VALUES (?, ?)",
-                [migration.version, datetime.now(timezone.utc).replace(tzinfo=None)],
+                [migration.version, datetime.now(UTC).replace(tzinfo=None)],
             )
         con.execute("COMMIT")
     except Exception as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from budgetdb.errors import BudgetdbError
+
 from .fields import SAMPLE_FIELDS
 
 _JSON_FIELDS = [name for name, kind in SAMPLE_FIELDS.items() if kind == "JSON"]
@@ -30,7 +31,7 @@ def _records(con, file_id: int):
     cursor = con.execute(f"SELECT {quoted} FROM sample_records WHERE file_id = ? ORDER BY ordinal", [file_id])
     while batch := cursor.fetchmany(4096):
         for values in batch:
-            yield dict(zip(columns, values))
+            yield dict(zip(columns, values, strict=True))
 
 
 def _sample(record: dict) -> dict:

@@ -57,8 +57,10 @@ def _cast(kind: str, value: str) -> str:
 
 
 def _type_error(name: str, kind: str, value: str) -> str:
-    problem = (f"o.filename || ': per_sample_results[' || (o.i - 1) || '].{name}: expected {_EXPECTED[kind]}, found ' || "
-               + _FOUND.format(t=f"CAST({value} AS VARCHAR)"))
+    problem = (
+        f"o.filename || ': per_sample_results[' || (o.i - 1) || '].{name}: expected {_EXPECTED[kind]}, found ' || "
+        + _FOUND.format(t=f"CAST({value} AS VARCHAR)")
+    )
     return f"WHEN {value} IS NOT NULL AND NOT {_accepts(kind, value)} THEN error({problem})"
 
 
@@ -67,24 +69,34 @@ def _type_error(name: str, kind: str, value: str) -> str:
 # follows ':', ',', '[' or '-' with "na" or "in" in any case: a usual sample without that hint
 # holds none; any other sample is searched exactly, outside its strings.
 _LENIENT_HINT = "(?:^|[:,\\[-])(?:[nN][aA]|[iI][nN])"
-_LENIENT_NUMBERS = f"""list_filter(list_transform(map_entries(o.m), e -> e.key || ': the number ' || list_filter(
+_LENIENT_NUMBERS = """list_filter(list_transform(map_entries(o.m), e -> e.key || ': the number ' || list_filter(
                  regexp_extract_all(regexp_replace(CAST(e.value AS VARCHAR), '"(?:[^"\\\\]|\\\\.)*"', '', 'g'), '-?[A-Za-z]+'),
                  w -> w NOT IN ('true', 'false', 'null', 'NaN', 'Infinity', '-Infinity', 'e', 'E'))[1]), x -> x IS NOT NULL)"""
-_LENIENT_ERROR = (f"WHEN {_LENIENT_NUMBERS} <> [] THEN error(o.filename || ': per_sample_results[' || (o.i - 1) || '].' || "
-                  f"{_LENIENT_NUMBERS}[1] || ' is not JSON (only NaN, Infinity and -Infinity are)')")
+_LENIENT_ERROR = (
+    f"WHEN {_LENIENT_NUMBERS} <> [] THEN error(o.filename || ': per_sample_results[' || (o.i - 1) || '].' || "
+    f"{_LENIENT_NUMBERS}[1] || ' is not JSON (only NaN, Infinity and -Infinity are)')"
+)
 
 _BY_KEY = [(name, kind, f"o.m['{name}']") for name, kind in SAMPLE_FIELDS.items()]
 # the usual sample: exactly the known keys in the usual order, every value non-null and of its
 # column's type; one regular expression checks all its numbers and lists at once
 _BY_POSITION = [(f"o.vals[{i}]", kind) for i, kind in enumerate(SAMPLE_FIELDS.values(), start=1)]
 _USUAL = " AND ".join(
-    ["o.usual",
-     "regexp_full_match(concat_ws(';', "
-     + ", ".join(f"CAST({value} AS VARCHAR)" for value, kind in _BY_POSITION if kind in _PATTERNS) + "), '"
-     + ";".join(f"(?:{_PATTERNS[kind]})" for _, kind in _BY_POSITION if kind in _PATTERNS) + "')"]
+    [
+        "o.usual",
+        "regexp_full_match(concat_ws(';', "
+        + ", ".join(f"CAST({value} AS VARCHAR)" for value, kind in _BY_POSITION if kind in _PATTERNS)
+        + "), '"
+        + ";".join(f"(?:{_PATTERNS[kind]})" for _, kind in _BY_POSITION if kind in _PATTERNS)
+        + "')",
+    ]
     + [_accepts(kind, value) for value, kind in _BY_POSITION if kind == "VARCHAR"]
-    + ["NOT regexp_matches(concat_ws(',', " + ", ".join(f"CAST({value} AS VARCHAR)" for value, kind in _BY_POSITION
-                                                         if kind == "JSON") + f"), '{_LENIENT_HINT}')"])
+    + [
+        "NOT regexp_matches(concat_ws(',', "
+        + ", ".join(f"CAST({value} AS VARCHAR)" for value, kind in _BY_POSITION if kind == "JSON")
+        + f"), '{_LENIENT_HINT}')"
+    ]
+)
 _TYPE_ERRORS = "\n             ".join(_type_error(name, kind, value) for name, kind, value in _BY_KEY if kind != "JSON")
 _VALUES = ",\n    ".join(_cast(kind, f"o.v[{i}]") for i, (_, kind) in enumerate(SAMPLE_FIELDS.items(), start=1))
 
@@ -129,7 +141,8 @@ _NAN = " + ".join(f"coalesce(count_if(isnan({c})), 0)" for c in STAGE_LATENCIES)
 _ZERO = " + ".join(f"coalesce(count_if({c} = 0), 0)" for c in STAGE_LATENCIES)
 # negative or over one hour (infinities included): no measurement; the samples view shows NULL
 _IMPLAUSIBLE = " + ".join(
-    f"coalesce(count_if(NOT isnan({c}) AND ({c} < 0 OR {c} > {IMPLAUSIBLE_MS})), 0)" for c in STAGE_LATENCIES)
+    f"coalesce(count_if(NOT isnan({c}) AND ({c} < 0 OR {c} > {IMPLAUSIBLE_MS})), 0)" for c in STAGE_LATENCIES
+)
 _FACTS = f"""
 SELECT
     file_id,
@@ -174,8 +187,15 @@ def load(con, loads: list[SampleLoad], max_size: int) -> dict[int, Loaded]:
     if not loads:
         return {}
     con.execute("DELETE FROM ingest_batch")
-    writer.insert_columns(con, "ingest_batch", {"path": [g.path for g in loads], "file_id": [g.file_id for g in loads],
-                                                "config_run_id": [g.config_run_id for g in loads]})
+    writer.insert_columns(
+        con,
+        "ingest_batch",
+        {
+            "path": [g.path for g in loads],
+            "file_id": [g.file_id for g in loads],
+            "config_run_id": [g.config_run_id for g in loads],
+        },
+    )
     con.execute(_INSERT, {"paths": [literal_path(g.path) for g in loads], "known": KNOWN, "max_size": max_size})
     facts = {}
     for file_id, n, absent_sets, extra_keys, nan_count, zero_count, implausible in con.execute(_FACTS).fetchall():

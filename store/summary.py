@@ -42,7 +42,6 @@ class IngestSummary:
         return [o for o in self.outcomes if o.outcome == "failed"]
 
 
-
 _WRITES = ("new", "updated", "superseded", "pruned")
 
 

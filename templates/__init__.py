@@ -8,8 +8,9 @@ No autoescape (this is Markdown, not HTML): data strings go through the `md`/`co
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import jinja2
 

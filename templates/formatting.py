@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from numbers import Real
-from typing import Any, Iterable
+from typing import Any
 
 SEED_ORDER = ("text-vqa", "coco-2014-vqa", "okvqa")
 DISPLAY_NAMES = {"text-vqa": "Text-VQA", "coco-2014-vqa": "COCO-2014-VQA", "okvqa": "OKVQA"}

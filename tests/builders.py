@@ -50,7 +50,9 @@ def add_config_run(
     n = len(next(iter(samples.values()))) if samples else 0
     variant = tier if tier is not None else "unknown"
     config_run_id = ids.config_run_id(hardware, experiment, dataset, variant, top_k, blocks)
-    stem = name or f"{dataset}_imgsizetier-{tier}_crops0_topk{top_k}_blocks{blocks}" + (f"_rank{rank}" if rank is not None else "")
+    stem = name or f"{dataset}_imgsizetier-{tier}_crops0_topk{top_k}_blocks{blocks}" + (
+        f"_rank{rank}" if rank is not None else ""
+    )
     rel_path = f"{experiment}/{dataset}/{stem}.json" if experiment else f"{dataset}/{stem}.json"
     path = f"/data/core_exp_{hardware}/{rel_path}"
     file_id = ids.file_id(path)
@@ -63,8 +65,25 @@ def add_config_run(
             config_run_id, n_samples, summary, ingested_at, run_id)
         VALUES (?, ?, ?, ?, 0, 0, NULL, 'current', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
         """,
-        [file_id, path, f"/data/core_exp_{hardware}", rel_path, status, hardware, experiment, dataset,
-         tier, variant, top_k, blocks, rank, config_run_id, n, json.dumps(top), INGESTED_AT],
+        [
+            file_id,
+            path,
+            f"/data/core_exp_{hardware}",
+            rel_path,
+            status,
+            hardware,
+            experiment,
+            dataset,
+            tier,
+            variant,
+            top_k,
+            blocks,
+            rank,
+            config_run_id,
+            n,
+            json.dumps(top),
+            INGESTED_AT,
+        ],
     )
     if n and status == "ingested":
         frame = pd.DataFrame({"file_id": file_id, "config_run_id": config_run_id, "ordinal": np.arange(n), **samples})

@@ -31,8 +31,9 @@ def run(con, *paths, **options):
     return ingest(con, [Path(p) for p in paths], IngestOptions(**options))
 
 
-def make(dataset: str = "text-vqa", tier: str | None = "high", top_k: int = 8, blocks: int = 16, n: int = 3,
-         seed: int = 0, **kwargs) -> dict:
+def make(
+    dataset: str = "text-vqa", tier: str | None = "high", top_k: int = 8, blocks: int = 16, n: int = 3, seed: int = 0, **kwargs
+) -> dict:
     """A small result in the current shape, from the demo generator."""
     return demo.make_result(dataset, tier, top_k, blocks, n, rng=np.random.default_rng(seed), **kwargs)
 
@@ -86,6 +87,7 @@ def sha256_of(path) -> str:
 
 # -- store content digests ---------------------------------------------------------------------
 
+
 def _columns(con, table: str, skip=()) -> list[str]:
     return [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall() if row[0] not in skip]
 
@@ -110,6 +112,7 @@ def store_digest(con, *, keep_times: bool = False) -> str:
 
 # -- JSON comparison ---------------------------------------------------------------------------
 
+
 def json_diff(expected, actual, where: str = "$") -> list[str]:
     """Differences between two JSON values: NaN equals NaN, key sets must match, a bool is
     never a number, an int and a float are equal when their values are."""
@@ -118,26 +121,32 @@ def json_diff(expected, actual, where: str = "$") -> list[str]:
             return [f"{where}: expected an object, got {actual!r}"[:300]]
         out = []
         if set(expected) != set(actual):
-            out.append(f"{where}: keys differ: missing {sorted(set(expected) - set(actual))}, "
-                       f"extra {sorted(set(actual) - set(expected))}")
+            out.append(
+                f"{where}: keys differ: missing {sorted(set(expected) - set(actual))}, "
+                f"extra {sorted(set(actual) - set(expected))}"
+            )
         for key in set(expected) & set(actual):
             out += json_diff(expected[key], actual[key], f"{where}.{key}")
         return out
     if isinstance(expected, list):
         if not isinstance(actual, list) or len(actual) != len(expected):
             return [f"{where}: expected a list of {len(expected)}, got {actual!r}"[:300]]
-        return [d for i, (e, a) in enumerate(zip(expected, actual)) for d in json_diff(e, a, f"{where}[{i}]")]
+        return [d for i, (e, a) in enumerate(zip(expected, actual, strict=True)) for d in json_diff(e, a, f"{where}[{i}]")]
     if isinstance(expected, bool) or isinstance(actual, bool) or expected is None or isinstance(expected, str):
         same = type(expected) is type(actual) and expected == actual
     elif isinstance(expected, (int, float)) and isinstance(actual, (int, float)):
-        same = (math.isnan(expected) and math.isnan(actual)) if (
-            isinstance(expected, float) and math.isnan(expected)) else expected == actual
+        same = (
+            (math.isnan(expected) and math.isnan(actual))
+            if (isinstance(expected, float) and math.isnan(expected))
+            else expected == actual
+        )
     else:
         same = False
     return [] if same else [f"{where}: expected {expected!r}, got {actual!r}"[:300]]
 
 
 # -- expectations from a tree on disk ------------------------------------------------------------
+
 
 def result_files(hw_root: Path) -> dict[Path, dict]:
     """Every JSON file under `hw_root` that is a configuration result."""
@@ -179,7 +188,6 @@ def view_value(value):
     if value is None or (isinstance(value, float) and math.isnan(value)) or value == 0:
         return None
     return value
-
 
 
 def assert_same_as_one_fresh_ingest(con, tree, scratch: Path) -> None:

@@ -68,14 +68,18 @@ class Forker:
 
     def __init__(self):
         env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-        self.proc = subprocess.Popen([sys.executable, "-c", _FORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True, env=env)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _FORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+        )
 
-    def run(self, *argv, kill_after: float | None = None, batch_bytes: int | None = None,
-            output: Path | None = None) -> dict:
+    def run(self, *argv, kill_after: float | None = None, batch_bytes: int | None = None, output: Path | None = None) -> dict:
         """{"code": exit code (-9 when killed), "killed": bool, "seconds": run time}."""
-        order = {"argv": [str(a) for a in argv], "kill_after": kill_after, "batch_bytes": batch_bytes,
-                 "output": str(output) if output else None}
+        order = {
+            "argv": [str(a) for a in argv],
+            "kill_after": kill_after,
+            "batch_bytes": batch_bytes,
+            "output": str(output) if output else None,
+        }
         self.proc.stdin.write(json.dumps(order) + "\n")
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
@@ -120,13 +124,12 @@ def disk_state(hw_root: Path) -> dict[tuple, list[tuple]]:
 
 def disk_versions(hw_root: Path) -> dict[str, list[tuple]]:
     """{sha256 of a result file: its sample prints}."""
-    return {file_sha(path): [sample_print(s) for s in body["per_sample_results"]]
-            for path, body in result_files(hw_root).items()}
+    return {file_sha(path): [sample_print(s) for s in body["per_sample_results"]] for path, body in result_files(hw_root).items()}
 
 
 _STORE_SAMPLES = f"""
 SELECT f.experiment, f.dataset, f.tier, f.top_k, f.num_active_blocks, f.file_id,
-       {', '.join(f's."{c}"' for c in SAMPLE_PRINT)}, json_extract(s.metadata, '$.example_id')
+       {", ".join(f's."{c}"' for c in SAMPLE_PRINT)}, json_extract(s.metadata, '$.example_id')
 FROM sample_records s JOIN file_records f USING (file_id)
 ORDER BY f.config_run_id, f.rank NULLS FIRST, f.path, s.ordinal
 """
@@ -141,8 +144,8 @@ def store_state(con) -> dict[tuple, list[tuple]]:
     """{config key: sample prints} of every config run in the store (raw tables, not views)."""
     state: dict[tuple, list[tuple]] = {}
     for row in con.execute(
-            "SELECT DISTINCT experiment, dataset, tier, top_k, num_active_blocks FROM file_records "
-            "WHERE status = 'ingested'").fetchall():
+        "SELECT DISTINCT experiment, dataset, tier, top_k, num_active_blocks FROM file_records WHERE status = 'ingested'"
+    ).fetchall():
         state[tuple(row)] = []
     for row in con.execute(_STORE_SAMPLES).fetchall():
         state.setdefault(tuple(row[:5]), []).append(_store_print(row[6:]))
@@ -160,7 +163,8 @@ def assert_whole(con, allowed: list[dict], versions: dict[str, list[tuple]]) -> 
         options = [a.get(key) for a in allowed]
         assert state.get(key) in options, (
             f"config run {key}: {len(state.get(key) or [])} samples in the store, not one of the whole "
-            f"states {[None if o is None else len(o) for o in options]}")
+            f"states {[None if o is None else len(o) for o in options]}"
+        )
     files = con.execute("SELECT file_id, path, status, sha256, n_samples FROM file_records").fetchall()
     per_file: dict[int, list[tuple]] = {}
     for row in con.execute(_STORE_SAMPLES).fetchall():

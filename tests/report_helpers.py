@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from builders import add_config_run, new_store
-
-from budgetdb.store import open_store
 from budgetdb.report import ReportOptions, build_report
+from budgetdb.store import open_store
+
+from builders import add_config_run, new_store
 
 # `nan`, `None`, `inf` as words: what a report must never print (it names NaN only when it
 # explains what counts as missing: "NaN or 0.0")

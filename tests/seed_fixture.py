@@ -29,8 +29,16 @@ EXPERIMENT = "5run_2000samples_w_new_importance_score"
 # numerically for mean 136.3 and std 22.2 (they give 136.3003 and 22.2005). The first and last
 # knot sit just inside (0, 1), where logit is finite: np.interp clamps p = 0 and p = 1 to them.
 PREFILL_KNOTS = (
-    (1e-7, 68.7), (0.01, 86.3), (0.05, 102.3), (0.25, 119.7), (0.5, 135.0),
-    (0.75, 151.7), (0.95, 175.3), (0.99, 185.25), (0.9999, 255.25), (1 - 1e-7, 607.7),
+    (1e-7, 68.7),
+    (0.01, 86.3),
+    (0.05, 102.3),
+    (0.25, 119.7),
+    (0.5, 135.0),
+    (0.75, 151.7),
+    (0.95, 175.3),
+    (0.99, 185.25),
+    (0.9999, 255.25),
+    (1 - 1e-7, 607.7),
 )
 
 # dataset: (frontier points, (accuracy, latency, config) lowest, same highest)
@@ -63,12 +71,12 @@ def points(dataset: str) -> list[tuple[tuple[str, int, int], float, float]]:
     t = np.linspace(0.0, 1.0, n_frontier)
     frontier = [
         (cfg, round(lo_acc + (hi_acc - lo_acc) * float(np.sqrt(x)), 4), round(lo_lat + (hi_lat - lo_lat) * float(x), 2))
-        for cfg, x in zip(frontier_cfgs, t)
+        for cfg, x in zip(frontier_cfgs, t, strict=True)
     ]
     frontier[0] = (lo_cfg, lo_acc, lo_lat)
     frontier[-1] = (hi_cfg, hi_acc, hi_lat)
     dominated = []
-    for i, cfg in enumerate(others[n_frontier - 2:]):
+    for i, cfg in enumerate(others[n_frontier - 2 :]):
         _, acc, lat = frontier[i % n_frontier]
         dominated.append((cfg, round(acc - 0.01 - 0.002 * i, 4), round(lat + 1.5 + 0.75 * i, 2)))
     return frontier + dominated
@@ -82,11 +90,16 @@ def build_seed_store(path: str | Path) -> None:
     con = new_store(Path(path))
     try:
         con.execute("BEGIN TRANSACTION")
-        for (dataset, (config, accuracy, latency)), share in zip(runs, np.array_split(prefill, len(runs))):
+        for (dataset, (config, accuracy, latency)), share in zip(runs, np.array_split(prefill, len(runs)), strict=True):
             tier, top_k, blocks = config
             add_config_run(
-                con, dataset=dataset, tier=tier, top_k=top_k, blocks=blocks,
-                hardware=HARDWARE, experiment=EXPERIMENT,
+                con,
+                dataset=dataset,
+                tier=tier,
+                top_k=top_k,
+                blocks=blocks,
+                hardware=HARDWARE,
+                experiment=EXPERIMENT,
                 samples=_samples(share, accuracy, latency),
             )
         con.execute("COMMIT")

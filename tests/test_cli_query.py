@@ -6,12 +6,13 @@ import json
 import math
 
 import pytest
-from builders import add_config_run, new_store
 from typer.main import get_command
 from typer.testing import CliRunner
 
 from budgetdb import connect, queries
 from budgetdb.cli.app import app
+
+from builders import add_config_run, new_store
 
 
 def invoke(*args, env=None):
@@ -20,8 +21,10 @@ def invoke(*args, env=None):
 
 def strict_json(text):
     """json.loads that refuses bare NaN/Infinity tokens."""
+
     def refuse(token):
         raise AssertionError(f"bare {token} in JSON output")
+
     return json.loads(text, parse_constant=refuse)
 
 
@@ -30,12 +33,30 @@ def small_store(tmp_path_factory):
     """NaN and 0.0 latencies, a zero-sample run whose summary holds NaN, two datasets."""
     path = tmp_path_factory.mktemp("cli") / "small.duckdb"
     con = new_store(path)
-    add_config_run(con, dataset="okvqa", tier="low", top_k=4, blocks=12,
-                   samples={"accuracy": [1, 0, 2 / 3], "T_total": [150.0, math.nan, 170.0], "T_LLM_prefill": [90.0, 0.0, 110.0]})
-    add_config_run(con, dataset="okvqa", tier="high", top_k=8, blocks=16,
-                   samples={"accuracy": [1, 1, 2 / 3], "T_total": [250.0, 260.0, 270.0], "T_LLM_prefill": [120.0, 130.0, math.nan]})
-    add_config_run(con, dataset="text-vqa", tier="medium", top_k=6, blocks=14,
-                   summary={"accuracy": math.nan, "latency_stats": {"T_total_mean": math.nan}})
+    add_config_run(
+        con,
+        dataset="okvqa",
+        tier="low",
+        top_k=4,
+        blocks=12,
+        samples={"accuracy": [1, 0, 2 / 3], "T_total": [150.0, math.nan, 170.0], "T_LLM_prefill": [90.0, 0.0, 110.0]},
+    )
+    add_config_run(
+        con,
+        dataset="okvqa",
+        tier="high",
+        top_k=8,
+        blocks=16,
+        samples={"accuracy": [1, 1, 2 / 3], "T_total": [250.0, 260.0, 270.0], "T_LLM_prefill": [120.0, 130.0, math.nan]},
+    )
+    add_config_run(
+        con,
+        dataset="text-vqa",
+        tier="medium",
+        top_k=6,
+        blocks=14,
+        summary={"accuracy": math.nan, "latency_stats": {"T_total_mean": math.nan}},
+    )
     con.close()
     return path
 
@@ -47,7 +68,8 @@ def test_list_shows_every_query_with_version_and_params():
     assert [(r["name"], r["version"]) for r in rows] == [(s.name, s.version) for s in queries.list_queries()]
     by_name = {r["name"]: r for r in rows}
     assert by_name["budget_range"]["params"] == (
-        "hardware, experiment, dataset, latency_stage=T_total, latency_stat=mean, step=10, coarse_step=50, num=10")
+        "hardware, experiment, dataset, latency_stage=T_total, latency_stat=mean, step=10, coarse_step=50, num=10"
+    )
     assert by_name["prefill_stats"]["description"].startswith("Pooled T_LLM_prefill")
     table = invoke("query", "list")
     assert table.exit_code == 0 and "pareto_frontier" in table.stdout
@@ -74,15 +96,31 @@ def test_run_prints_json_rows_equal_to_the_python_api(small_store):
 
 
 def test_run_takes_params_as_strings(small_store):
-    result = invoke("query", "run", "budget_lookup", "--db", str(small_store), "-p", "budgets=160,255.5,300",
-                    "--param", "dataset=okvqa", "-F", "csv")
+    result = invoke(
+        "query",
+        "run",
+        "budget_lookup",
+        "--db",
+        str(small_store),
+        "-p",
+        "budgets=160,255.5,300",
+        "--param",
+        "dataset=okvqa",
+        "-F",
+        "csv",
+    )
     assert result.exit_code == 0, result.output
     header, *lines = result.stdout.splitlines()
-    assert header == "budget,dataset,hardware,experiment,tier,variant,top_k,num_active_blocks,accuracy,latency,slack,config_run_id"
+    assert (
+        header == "budget,dataset,hardware,experiment,tier,variant,top_k,num_active_blocks,accuracy,latency,slack,config_run_id"
+    )
     rows = [line.split(",") for line in lines]
     # okvqa: low 4/12 at mean(150, 170) = 160 ms, high 8/16 at 260 ms
     assert [(r[0], r[1], r[4], r[6]) for r in rows] == [
-        ("160.0", "okvqa", "low", "4"), ("255.5", "okvqa", "low", "4"), ("300.0", "okvqa", "high", "8")]
+        ("160.0", "okvqa", "low", "4"),
+        ("255.5", "okvqa", "low", "4"),
+        ("300.0", "okvqa", "high", "8"),
+    ]
     assert [float(r[10]) for r in rows] == [0.0, 95.5, 40.0]
 
 
@@ -98,10 +136,15 @@ def test_run_markdown_and_table(small_store):
     ("args", "message"),
     [
         (("query", "run", "paretto"), "Error: no query named 'paretto'; the queries are: budget_lookup, budget_range,"),
-        (("query", "run", "pareto_frontier@v9"), "Error: pareto_frontier has no version 'v9'; its versions are: pareto_frontier@v1, pareto_frontier@v2"),
+        (
+            ("query", "run", "pareto_frontier@v9"),
+            "Error: pareto_frontier has no version 'v9'; its versions are: pareto_frontier@v1, pareto_frontier@v2",
+        ),
         (("query", "show", "nope@v1"), "Error: no query named 'nope'"),
-        (("query", "run", "prefill_stats", "-p", "datasets=okvqa"),
-         "Error: prefill_stats@v1 has no parameter 'datasets'; its parameters are: hardware, experiment, dataset"),
+        (
+            ("query", "run", "prefill_stats", "-p", "datasets=okvqa"),
+            "Error: prefill_stats@v1 has no parameter 'datasets'; its parameters are: hardware, experiment, dataset",
+        ),
         (("query", "run", "config_points", "-p", "latency_stat=p90"), "must be one of mean, p50, p95, p99"),
         (("query", "run", "budget_range", "-p", "num=ten"), "num (INTEGER): expected a whole number, got 'ten'"),
         (("query", "run", "budget_range", "-p", "step"), "Error: --param expects NAME=VALUE, got 'step'"),

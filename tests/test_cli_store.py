@@ -16,15 +16,25 @@ import pytest
 import typer.main
 from typer.testing import CliRunner
 
-from budgetdb.cli.app import app
 from budgetdb import demo
+from budgetdb.cli.app import app
 from budgetdb.store import open_store
+
 from cli_support import imports
 from ingest_support import expected_runs, file_name, make, store_digest, write_json
 
 REPO = Path(__file__).resolve().parents[1]
-ROWS = ("files new", "files updated", "files unchanged", "files superseded", "files skipped", "files failed",
-        "samples added", "NaN latencies", "0.0 latencies")
+ROWS = (
+    "files new",
+    "files updated",
+    "files unchanged",
+    "files superseded",
+    "files skipped",
+    "files failed",
+    "samples added",
+    "NaN latencies",
+    "0.0 latencies",
+)
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +65,17 @@ def _expected_totals(hw_root: Path) -> dict[str, int]:
     n_json = len(list(hw_root.rglob("*.json")))
     counted = sum(len(r["files"]) for r in runs.values())
     superseded = sum(len(r["superseded"]) for r in runs.values())
-    return {"files new": counted, "files updated": 0, "files unchanged": 0, "files superseded": superseded,
-            "files skipped": n_json - counted - superseded, "files failed": 0,
-            "samples added": sum(len(r["samples"]) for r in runs.values()), "NaN latencies": 0, "0.0 latencies": 0}
+    return {
+        "files new": counted,
+        "files updated": 0,
+        "files unchanged": 0,
+        "files superseded": superseded,
+        "files skipped": n_json - counted - superseded,
+        "files failed": 0,
+        "samples added": sum(len(r["samples"]) for r in runs.values()),
+        "NaN latencies": 0,
+        "0.0 latencies": 0,
+    }
 
 
 def test_ingest_prints_a_summary_table_and_exits_0(tree, tmp_path):
@@ -79,14 +97,15 @@ def test_ingest_json_format_parses(tree, tmp_path):
     assert isinstance(rows, list) and len(rows) == 1
     expected = _expected_totals(tree)
     assert {k: rows[0][k.replace(" ", "_")] for k in ROWS if k.startswith(("files", "samples"))} == {
-        k: v for k, v in expected.items() if k.startswith(("files", "samples"))}
+        k: v for k, v in expected.items() if k.startswith(("files", "samples"))
+    }
 
 
 def test_ingest_csv_format_parses(tree, tmp_path):
     result = invoke("ingest", tree, "--db", tmp_path / "s.duckdb", "--format", "csv")
     assert result.exit_code == 0, result.output
     header, values = result.stdout.strip().splitlines()
-    got = dict(zip(header.split(","), values.split(",")))
+    got = dict(zip(header.split(","), values.split(","), strict=True))
     assert int(got["samples_added"]) == 162
 
 
@@ -146,7 +165,8 @@ def test_info_shows_schema_version_and_contents(tree, tmp_path):
     expected = defaultdict(Counter)
     for (experiment, dataset, *_), r in expected_runs(tree).items():
         expected[("h100", experiment, dataset)].update(
-            config_runs=1, samples=len(r["samples"]), files=len(r["files"]), superseded=len(r["superseded"]))
+            config_runs=1, samples=len(r["samples"]), files=len(r["files"]), superseded=len(r["superseded"])
+        )
     got = {(r["hardware"], r["experiment"], r["dataset"]): r for r in rows}
     for key, counts in expected.items():
         for name in ("config_runs", "samples", "files", "superseded"):
@@ -232,8 +252,9 @@ def test_console_script_runs_ingest_and_prints_plain_progress(tree, tmp_path):
     script = shutil.which("budgetdb", path=str(Path(sys.executable).parent))
     assert script, "the budgetdb console script is not installed next to this Python"
     db = tmp_path / "s.duckdb"
-    proc = subprocess.run([script, "ingest", str(tree), "--db", str(db), "--format", "json"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [script, "ingest", str(tree), "--db", str(db), "--format", "json"], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)[0]["samples_added"] == 162
     assert "\x1b[" not in proc.stderr  # plain lines in a pipe, no terminal control codes
@@ -318,12 +339,18 @@ def test_ctrl_c_during_ingest_exits_130_without_a_traceback_and_keeps_the_store_
     KeyboardInterrupt: either way the command says so in one line and exits 130."""
     root = demo.write_demo_tree(tmp_path / "big", samples=20_000, seed=8).root
     db = tmp_path / "s.duckdb"
-    done = subprocess.run([sys.executable, "-c", _INTERRUPTED_DURING_LOAD, "ingest", str(root), "--db", str(db)],
-                          capture_output=True, text=True, timeout=300, preexec_fn=_sigint_as_in_a_terminal)
+    done = subprocess.run(
+        [sys.executable, "-c", _INTERRUPTED_DURING_LOAD, "ingest", str(root), "--db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=_sigint_as_in_a_terminal,
+    )
     assert done.returncode == 130, done.stderr
     assert done.stderr.strip().splitlines()[-1] == "Interrupted." and "Traceback" not in done.stderr
     with open_store(db) as con:
         partial = con.execute("""SELECT count(*) FROM file_records f
                                  WHERE status = 'ingested'
-                                   AND n_samples <> (SELECT count(*) FROM sample_records s WHERE s.file_id = f.file_id)""").fetchone()
+                                   AND n_samples <> (SELECT count(*) FROM sample_records s
+                                                     WHERE s.file_id = f.file_id)""").fetchone()
     assert partial == (0,)

@@ -17,25 +17,57 @@ LATENCY_KEYS = ("T_vision_total", "T_LLM_prefill", "T_LLM_decode", "T_total", "T
 STATS = ("mean", "std", "p50", "p95", "p99")
 NUM = (int, float)
 TOP_LEVEL = {
-    "tier": str, "tier_range": dict, "max_crops": int, "selected_crops_distribution": dict,
-    "selected_crops_mean": float, "selected_crops_std": float,
-    "target_vision_tokens_mean": float, "target_vision_tokens_std": float,
-    "actual_vision_tokens_mean": float, "actual_vision_tokens_std": float,
-    "top_k": int, "num_active_blocks": int, "num_total_blocks": int, "active_block_indices": list,
-    "num_samples": int, "accuracy": float, "accuracy_std": float, "latency_stats": dict, "per_sample_results": list,
+    "tier": str,
+    "tier_range": dict,
+    "max_crops": int,
+    "selected_crops_distribution": dict,
+    "selected_crops_mean": float,
+    "selected_crops_std": float,
+    "target_vision_tokens_mean": float,
+    "target_vision_tokens_std": float,
+    "actual_vision_tokens_mean": float,
+    "actual_vision_tokens_std": float,
+    "top_k": int,
+    "num_active_blocks": int,
+    "num_total_blocks": int,
+    "active_block_indices": list,
+    "num_samples": int,
+    "accuracy": float,
+    "accuracy_std": float,
+    "latency_stats": dict,
+    "per_sample_results": list,
 }
 PER_SAMPLE = {
-    "sample_id": int, "tier": str, "tier_range": dict, "top_k": int, "num_active_blocks": int,
-    "output_tokens": int, "content_tokens": int, "ends_with_eos": bool,
-    "actual_image_size": (list, type(None)), "actual_num_crops": int, "actual_tiling": (list, type(None)),
-    "target_vision_tokens": int, "actual_vision_tokens": int, "actual_text_tokens": int,
-    "total_sequence_length": int, "accuracy": float, "pred": str, "metadata": dict,
-    "T_vision_total": float, "T_LLM_prefill": float, "T_LLM_decode": float, "T_total": float,
-    "T_decode_per_token": float, "T_decode_per_step": list,
+    "sample_id": int,
+    "tier": str,
+    "tier_range": dict,
+    "top_k": int,
+    "num_active_blocks": int,
+    "output_tokens": int,
+    "content_tokens": int,
+    "ends_with_eos": bool,
+    "actual_image_size": (list, type(None)),
+    "actual_num_crops": int,
+    "actual_tiling": (list, type(None)),
+    "target_vision_tokens": int,
+    "actual_vision_tokens": int,
+    "actual_text_tokens": int,
+    "total_sequence_length": int,
+    "accuracy": float,
+    "pred": str,
+    "metadata": dict,
+    "T_vision_total": float,
+    "T_LLM_prefill": float,
+    "T_LLM_decode": float,
+    "T_total": float,
+    "T_decode_per_token": float,
+    "T_decode_per_step": list,
 }
 TIER_RANGES = {"low": (1, 3), "medium": (4, 8), "high": (9, 15)}
-NAME = re.compile(r"^(?P<ds>[a-z0-9-]+)_imgsizetier-(?P<tier>low|medium|high)_crops(?P<crops>\d+)"
-                  r"_topk(?P<k>\d+)_blocks(?P<b>\d+)(?:_rank(?P<rank>\d+))?\.json$")
+NAME = re.compile(
+    r"^(?P<ds>[a-z0-9-]+)_imgsizetier-(?P<tier>low|medium|high)_crops(?P<crops>\d+)"
+    r"_topk(?P<k>\d+)_blocks(?P<b>\d+)(?:_rank(?P<rank>\d+))?\.json$"
+)
 
 
 def _results(hw_root: Path) -> dict[Path, dict]:
@@ -92,7 +124,7 @@ def test_latency_stats_and_accuracy_equal_numpy_recomputation(tree):
     _, results, _ = tree
     for path, r in results.items():
         samples = r["per_sample_results"]
-        expected = {f"{k}_{s}": v for k in LATENCY_KEYS for s, v in zip(STATS, _stats([x[k] for x in samples]))}
+        expected = {f"{k}_{s}": v for k in LATENCY_KEYS for s, v in zip(STATS, _stats([x[k] for x in samples]), strict=True)}
         got = {k: v for k, v in r["latency_stats"].items() if k != "T_decode_per_step_stats"}
         assert got == pytest.approx(expected, rel=1e-12), path
         acc = np.array([s["accuracy"] for s in samples])
@@ -141,7 +173,7 @@ def test_same_example_ids_in_every_config_of_a_dataset(tree):
     assert set(ids) == set(demo.DATASETS)
     for dataset, variants in ids.items():
         longest = max(variants, key=len)
-        assert all(v == longest[:len(v)] for v in variants), dataset
+        assert all(v == longest[: len(v)] for v in variants), dataset
 
 
 def test_sample_count_equals_request_and_progress_is_reported(tree):
@@ -180,22 +212,22 @@ def test_file_names_follow_the_harness(tree):
     _, results, _ = tree
     for path, r in results.items():
         m = NAME.match(path.name)
-        assert (m["ds"], m["tier"], int(m["k"]), int(m["b"])) == (
-            path.parent.name, r["tier"], r["top_k"], r["num_active_blocks"])
+        assert (m["ds"], m["tier"], int(m["k"]), int(m["b"])) == (path.parent.name, r["tier"], r["top_k"], r["num_active_blocks"])
         assert int(m["crops"]) == int(r["selected_crops_mean"])
     assert demo.result_filename("okvqa", "low", 2.9, 4, 12) == "okvqa_imgsizetier-low_crops2_topk4_blocks12.json"
-    assert demo.result_filename("text-vqa", "high", 12.0, 8, 16, rank=1) == \
-        "text-vqa_imgsizetier-high_crops12_topk8_blocks16_rank1.json"
+    assert (
+        demo.result_filename("text-vqa", "high", 12.0, 8, 16, rank=1)
+        == "text-vqa_imgsizetier-high_crops12_topk8_blocks16_rank1.json"
+    )
 
 
 def test_pareto_frontier_is_non_trivial(tree):
     _, results, _ = tree
     points = defaultdict(list)
-    for (_, dataset, *config), samples in _config_runs(results).items():
+    for (_, dataset, *_config), samples in _config_runs(results).items():
         points[dataset].append((np.mean([s["accuracy"] for s in samples]), np.mean([s["T_total"] for s in samples])))
     for dataset, pts in points.items():
-        frontier = [p for p in pts if not any(
-            q[0] >= p[0] and q[1] <= p[1] and (q[0] > p[0] or q[1] < p[1]) for q in pts)]
+        frontier = [p for p in pts if not any(q[0] >= p[0] and q[1] <= p[1] and (q[0] > p[0] or q[1] < p[1]) for q in pts)]
         assert 5 <= len(frontier) <= 20 and len(frontier) < len(pts), (dataset, len(frontier))
 
 
@@ -203,8 +235,9 @@ def test_same_seed_is_byte_identical_and_another_seed_differs(tmp_path):
     def files(root):
         return {p.relative_to(root): p.read_bytes() for p in sorted(Path(root).rglob("*")) if p.is_file()}
 
-    trees = [files(demo.write_demo_tree(tmp_path / name, samples=200, seed=seed).root)
-             for name, seed in (("a", 7), ("b", 7), ("c", 8))]
+    trees = [
+        files(demo.write_demo_tree(tmp_path / name, samples=200, seed=seed).root) for name, seed in (("a", 7), ("b", 7), ("c", 8))
+    ]
     assert trees[0] == trees[1]
     assert any(trees[0][k] != trees[2].get(k) for k in trees[0])
 
@@ -278,22 +311,41 @@ def test_old_shapes_are_new_dicts_matching_the_older_shapes_table():
 
     agg = demo.to_aggregate_stats_shape(result)
     assert "latency_stats" not in agg
-    assert agg["aggregate_stats"] == {**result["latency_stats"], **{
-        k: result[k] for k in result if k.endswith(("vision_tokens_mean", "vision_tokens_std"))}}
+    assert agg["aggregate_stats"] == {
+        **result["latency_stats"],
+        **{k: result[k] for k in result if k.endswith(("vision_tokens_mean", "vision_tokens_std"))},
+    }
     assert agg["per_sample_results"] == result["per_sample_results"]
     agg["per_sample_results"][0]["pred"] = "changed"
 
     legacy = demo.to_legacy_shape(result)
     assert json.dumps(result) == before
     assert {"tier", "tier_range", "latency_stats"}.isdisjoint(legacy) and legacy["max_crops"] == 8
-    for old, new in zip(legacy["per_sample_results"], result["per_sample_results"]):
-        assert {"tier", "tier_range", "T_vision_total", "actual_text_tokens", "total_sequence_length",
-                "T_decode_per_step", "content_tokens", "ends_with_eos"}.isdisjoint(old)
-        assert {"target_crops", "num_crops", "selected_crops", "selected_vision_tokens", "target_image_size",
-                "resize_to_fill", "theoretical_vision_tokens", "input_text_tokens"} <= set(old)
+    for old, new in zip(legacy["per_sample_results"], result["per_sample_results"], strict=True):
+        assert {
+            "tier",
+            "tier_range",
+            "T_vision_total",
+            "actual_text_tokens",
+            "total_sequence_length",
+            "T_decode_per_step",
+            "content_tokens",
+            "ends_with_eos",
+        }.isdisjoint(old)
+        assert {
+            "target_crops",
+            "num_crops",
+            "selected_crops",
+            "selected_vision_tokens",
+            "target_image_size",
+            "resize_to_fill",
+            "theoretical_vision_tokens",
+            "input_text_tokens",
+        } <= set(old)
         assert old["T_vision_encoder"] + old["T_projector"] == pytest.approx(new["T_vision_total"])
-        assert old["T_total"] - old["T_vision_encoder"] - old["T_projector"] - old["T_LLM_prefill"] == \
-            pytest.approx(old["T_LLM_decode"])
+        assert old["T_total"] - old["T_vision_encoder"] - old["T_projector"] - old["T_LLM_prefill"] == pytest.approx(
+            old["T_LLM_decode"]
+        )
         assert old["input_text_tokens"] == new["actual_text_tokens"]
     stats = legacy["aggregate_stats"]
     decode = [s["T_LLM_decode"] for s in legacy["per_sample_results"]]

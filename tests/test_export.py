@@ -11,12 +11,13 @@ from urllib.parse import quote
 
 import duckdb
 import pytest
-from builders import add_config_run, new_store
 from typer.testing import CliRunner
 
-from budgetdb.cli.app import app
 from budgetdb import demo
+from budgetdb.cli.app import app
 from budgetdb.store import open_store
+
+from builders import add_config_run, new_store
 from lake_support import VIEW_ORDER, new_lake
 
 VIEWS = ("samples", "config_runs", "files")
@@ -31,13 +32,33 @@ def invoke(*args):
 def store(tmp_path):
     db = tmp_path / "s.duckdb"
     con = new_store(db)
-    add_config_run(con, dataset="okvqa", tier="low", top_k=4, blocks=12, hardware="h100",
-                   samples={"accuracy": [1.0, 0.0, 0.5], "T_total": [100.0, math.nan, 0.0],
-                            "T_LLM_prefill": [10.5, 11.25, 12.0]})
-    add_config_run(con, dataset=ODD_DATASET, tier="high", top_k=8, blocks=16, hardware="h100",
-                   samples={"accuracy": [0.25], "T_total": [400.0]})
-    add_config_run(con, dataset="okvqa", tier="high", top_k=8, blocks=16, hardware="a 100",
-                   samples={"accuracy": [0.75, 0.5], "T_total": [300.0, 310.0]})
+    add_config_run(
+        con,
+        dataset="okvqa",
+        tier="low",
+        top_k=4,
+        blocks=12,
+        hardware="h100",
+        samples={"accuracy": [1.0, 0.0, 0.5], "T_total": [100.0, math.nan, 0.0], "T_LLM_prefill": [10.5, 11.25, 12.0]},
+    )
+    add_config_run(
+        con,
+        dataset=ODD_DATASET,
+        tier="high",
+        top_k=8,
+        blocks=16,
+        hardware="h100",
+        samples={"accuracy": [0.25], "T_total": [400.0]},
+    )
+    add_config_run(
+        con,
+        dataset="okvqa",
+        tier="high",
+        top_k=8,
+        blocks=16,
+        hardware="a 100",
+        samples={"accuracy": [0.75, 0.5], "T_total": [300.0, 310.0]},
+    )
     add_config_run(con, dataset="text-vqa", tier="medium", top_k=6, blocks=14, hardware="h100")  # no samples
     con.close()
     return db
@@ -54,8 +75,7 @@ def _view(con, view):
 def _read_back(directory: Path, view: str, columns: list[str]):
     """The exported files as DuckDB reads them, columns in the view's order."""
     con = duckdb.connect()
-    source = (f"read_parquet('{directory / view}/**/*.parquet', hive_partitioning = true, "
-              f"hive_types_autocast = false)")
+    source = f"read_parquet('{directory / view}/**/*.parquet', hive_partitioning = true, hive_types_autocast = false)"
     order, _ = VIEW_ORDER[view]
     quoted = ", ".join(f'"{c}"' for c in columns)
     rows = con.execute(f"SELECT {quoted} FROM {source} ORDER BY {order}").fetchall()
@@ -80,8 +100,13 @@ def test_the_folders_are_hive_partitions_by_hardware_then_dataset(store, tmp_pat
     out = tmp_path / "export"
     assert invoke("export", "--parquet", out, "--db", store).exit_code == 0
     samples = sorted(str(p.relative_to(out / "samples").parent) for p in (out / "samples").rglob("*.parquet"))
-    assert samples == sorted([f"hardware={quote('a 100', safe='')}/dataset=okvqa", "hardware=h100/dataset=okvqa",
-                              f"hardware=h100/dataset={quote(ODD_DATASET, safe='')}"])
+    assert samples == sorted(
+        [
+            f"hardware={quote('a 100', safe='')}/dataset=okvqa",
+            "hardware=h100/dataset=okvqa",
+            f"hardware=h100/dataset={quote(ODD_DATASET, safe='')}",
+        ]
+    )
     configs = {str(p.relative_to(out / "config_runs").parent) for p in (out / "config_runs").rglob("*.parquet")}
     assert "hardware=h100/dataset=text-vqa" in configs and len(configs) == 4
     one = next((out / "samples").rglob("*.parquet"))
@@ -89,7 +114,8 @@ def test_the_folders_are_hive_partitions_by_hardware_then_dataset(store, tmp_pat
     assert "T_total" in columns and not {"hardware", "dataset"} & columns  # in the folder names only
     by_value = duckdb.sql(
         f"SELECT dataset, count(*) FROM read_parquet('{out}/samples/**/*.parquet', hive_partitioning = true) "
-        "WHERE hardware = 'h100' GROUP BY ALL ORDER BY ALL").fetchall()
+        "WHERE hardware = 'h100' GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
     assert by_value == sorted([(ODD_DATASET, 1), ("okvqa", 3)])
 
 
@@ -129,7 +155,7 @@ def test_a_lake_exports_what_a_duckdb_file_of_the_same_results_exports(kind, tmp
         columns, rows = _view(con, view)
         if view == "files":  # when each store ingested a file differs
             at = columns.index("ingested_at")
-            columns = columns[:at] + columns[at + 1:]
+            columns = columns[:at] + columns[at + 1 :]
             rows = _read_back(tmp_path / "from_file", view, columns)
         assert _read_back(tmp_path / "from_lake", view, columns) == rows, view
     con.close()

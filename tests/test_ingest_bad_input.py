@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from budgetdb.cli.app import app
 from budgetdb.store import open_store
 from budgetdb.store.ingest import IngestOptions, ingest
+
 from ingest_support import file_name, make, open_rw, outcomes, refuse_to_open, run, write_json, write_raw
 
 DATASET = "okvqa"
@@ -33,6 +34,7 @@ def _json_with(change) -> str:
 def _sample(i: int, key: str, value):
     def change(body):
         body["per_sample_results"][i][key] = value
+
     return change
 
 
@@ -40,6 +42,7 @@ def _every_sample(key: str, value):
     def change(body):
         for sample in body["per_sample_results"]:
             sample[key] = value
+
     return change
 
 
@@ -49,6 +52,7 @@ def _top(key: str, value=None, delete: bool = False):
             del body[key]
         else:
             body[key] = value
+
     return change
 
 
@@ -80,8 +84,11 @@ CASES = [
     ("truncated", _json_with(lambda b: None)[:1500], [("truncated", "unexpected end", "malformed", "incomplete")]),
     ("invalid", '{"top_k": 8, "num_active_blocks": 16, "per_sample_results": [}', [("malformed", "invalid", "unexpected")]),
     ("binary", bytes(range(256)) * 4, [("malformed", "invalid", "binary", "utf-8")]),
-    ("invalid_utf8", _json_with(lambda b: None).replace('"pred": "', '"pred": "\udcff', 1).encode("utf-8", "surrogateescape"),
-     [("utf-8", "utf8", "encoding")]),
+    (
+        "invalid_utf8",
+        _json_with(lambda b: None).replace('"pred": "', '"pred": "\udcff', 1).encode("utf-8", "surrogateescape"),
+        [("utf-8", "utf8", "encoding")],
+    ),
     ("top_level_array", "[1, 2, 3]", [("array", "list")]),
     ("top_level_number", "42", [("object",)]),
     ("top_level_string", '"hello"', [("object",)]),
@@ -142,8 +149,10 @@ def test_bad_file_fails_alone_with_a_one_line_reason(tmp_path, content, groups):
 
 def test_every_bad_file_together_fails_each_and_the_good_ones_land(tmp_path):
     folder = tmp_path / "core_exp_h100" / DATASET
-    goods = [write_json(folder / file_name(DATASET, "low", 2, k, b), make(DATASET, "low", k, b, n=2, seed=k + b))
-             for k, b in ((4, 12), (6, 12), (8, 12))]
+    goods = [
+        write_json(folder / file_name(DATASET, "low", 2, k, b), make(DATASET, "low", k, b, n=2, seed=k + b))
+        for k, b in ((4, 12), (6, 12), (8, 12))
+    ]
     bads = {write_raw(folder / f"{name}.json", content): groups for name, content, groups in CASES}
     con = open_rw(tmp_path / "s.duckdb")
     summary = run(con, folder)
@@ -232,10 +241,16 @@ def test_strict_failure_is_one_error_line_and_a_traceback_only_with_debug(tmp_pa
 
 
 _DEEP_CASES = {
-    "top_level_key_10k": lambda: '{"top_k": 8, "num_active_blocks": 16, "x": ' + "[" * 10_000 + "]" * 10_000
-                                 + ', "per_sample_results": []}',
-    "sample_metadata_10k": lambda: '{"top_k": 8, "num_active_blocks": 16, "per_sample_results": [{"metadata": '
-                                   + '{"a": ' * 10_000 + "1" + "}" * 10_000 + "}]}",
+    "top_level_key_10k": lambda: (
+        '{"top_k": 8, "num_active_blocks": 16, "x": ' + "[" * 10_000 + "]" * 10_000 + ', "per_sample_results": []}'
+    ),
+    "sample_metadata_10k": lambda: (
+        '{"top_k": 8, "num_active_blocks": 16, "per_sample_results": [{"metadata": '
+        + '{"a": ' * 10_000
+        + "1"
+        + "}" * 10_000
+        + "}]}"
+    ),
     "whole_file_100k": lambda: "[" * 100_000 + "]" * 100_000,
 }
 
@@ -247,9 +262,22 @@ def test_deeply_nested_json_fails_that_file_only(tmp_path, kind):
     good = _good(folder)
     deep = write_raw(folder / file_name(DATASET, "high", 11, 8, 16), _DEEP_CASES[kind]())
     db = tmp_path / "s.duckdb"
-    proc = subprocess.run([sys.executable, "-c", "from budgetdb.cli.app import main; main()",
-                           "ingest", str(folder), "--db", str(db), "--format", "json"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from budgetdb.cli.app import main; main()",
+            "ingest",
+            str(folder),
+            "--db",
+            str(db),
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode >= 0, f"process died with signal {-proc.returncode}"
     assert "Traceback" not in proc.stderr, proc.stderr[-600:]
     assert proc.returncode == 1, proc.stderr[-600:]

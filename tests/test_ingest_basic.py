@@ -11,9 +11,21 @@ import numpy as np
 import pytest
 
 from budgetdb import demo
+
 from ingest_support import (
-    LATENCIES, SHARD, expected_runs, file_name, json_diff, load, make, open_rw, outcomes, run, sha256_of,
-    view_value, write_json,
+    LATENCIES,
+    SHARD,
+    expected_runs,
+    file_name,
+    json_diff,
+    load,
+    make,
+    open_rw,
+    outcomes,
+    run,
+    sha256_of,
+    view_value,
+    write_json,
 )
 
 
@@ -31,10 +43,11 @@ def ingested(tmp_path_factory):
 def _dicts(con, sql: str, params=None) -> list[dict]:
     cursor = con.execute(sql, params or {})
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 # -- demo tree: counts and values ----------------------------------------------------------------
+
 
 def test_every_config_run_has_the_samples_of_its_counted_files(ingested):
     hw_root, con, _ = ingested
@@ -44,9 +57,12 @@ def test_every_config_run_has_the_samples_of_its_counted_files(ingested):
         for r in _dicts(con, "SELECT * FROM config_runs")
     }
     assert got == {key: len(r["samples"]) for key, r in runs.items()}
-    per_view = dict(con.execute(
-        "SELECT experiment || '|' || dataset || '|' || tier || '|' || top_k || '|' || num_active_blocks, count(*) "
-        "FROM samples GROUP BY ALL").fetchall())
+    per_view = dict(
+        con.execute(
+            "SELECT experiment || '|' || dataset || '|' || tier || '|' || top_k || '|' || num_active_blocks, count(*) "
+            "FROM samples GROUP BY ALL"
+        ).fetchall()
+    )
     assert per_view == {"|".join(map(str, key)): len(r["samples"]) for key, r in runs.items()}
     assert con.execute("SELECT count(*) FROM config_runs").fetchone()[0] == 81
 
@@ -61,13 +77,32 @@ def test_samples_view_holds_every_counted_sample_as_written(ingested):
             for i, sample in enumerate(load(path)["per_sample_results"]):
                 expected += 1
                 row = by_position[(path, i)]
-                assert (row["hardware"], row["experiment"], row["dataset"], row["tier"], row["top_k"],
-                        row["num_active_blocks"]) == ("h100", experiment, dataset, tier, top_k, blocks)
+                assert (
+                    row["hardware"],
+                    row["experiment"],
+                    row["dataset"],
+                    row["tier"],
+                    row["top_k"],
+                    row["num_active_blocks"],
+                ) == ("h100", experiment, dataset, tier, top_k, blocks)
                 for key in LATENCIES:
                     assert row[key] == view_value(sample[key]), (path, i, key)
-                for key in ("sample_id", "output_tokens", "content_tokens", "ends_with_eos", "actual_image_size",
-                            "actual_num_crops", "actual_tiling", "target_vision_tokens", "actual_vision_tokens",
-                            "actual_text_tokens", "total_sequence_length", "accuracy", "pred", "T_decode_per_step"):
+                for key in (
+                    "sample_id",
+                    "output_tokens",
+                    "content_tokens",
+                    "ends_with_eos",
+                    "actual_image_size",
+                    "actual_num_crops",
+                    "actual_tiling",
+                    "target_vision_tokens",
+                    "actual_vision_tokens",
+                    "actual_text_tokens",
+                    "total_sequence_length",
+                    "accuracy",
+                    "pred",
+                    "T_decode_per_step",
+                ):
                     assert not json_diff(sample[key], row[key]), (path, i, key, sample[key], row[key])
                 assert json.loads(row["metadata"]) == sample["metadata"]
                 assert row["example_id"] == sample["metadata"]["example_id"]
@@ -80,7 +115,9 @@ def test_superseded_shards_are_not_in_the_samples_view(ingested):
     assert len(superseded) == 2
     in_view = {row[0] for row in con.execute("SELECT DISTINCT f.path FROM samples JOIN files f USING (file_id)").fetchall()}
     assert not superseded & in_view
-    status = dict(con.execute("SELECT path, status FROM files WHERE list_contains($p, path)", {"p": sorted(superseded)}).fetchall())
+    status = dict(
+        con.execute("SELECT path, status FROM files WHERE list_contains($p, path)", {"p": sorted(superseded)}).fetchall()
+    )
     assert status == dict.fromkeys(superseded, "superseded")
 
 
@@ -97,13 +134,23 @@ def test_config_runs_of_merged_files_hold_the_summary_as_written(ingested):
         body, row = load(counted["files"][0]), rows[key]
         checked += 1
         assert row["hardware"] == "h100" and row["shape"] == "current" and row["source"] == "merged"
-        assert (row["tier_min_crops"], row["tier_max_crops"]) == (body["tier_range"]["min_crops"], body["tier_range"]["max_crops"])
+        assert (row["tier_min_crops"], row["tier_max_crops"]) == (
+            body["tier_range"]["min_crops"],
+            body["tier_range"]["max_crops"],
+        )
         assert row["max_crops"] == body["max_crops"] and row["num_total_blocks"] == body["num_total_blocks"]
         assert row["active_block_indices"] == body["active_block_indices"]
         assert row["n_samples"] == len(body["per_sample_results"]) == row["num_samples_written"] == body["num_samples"]
-        for key_name in ("accuracy", "accuracy_std", "selected_crops_mean", "selected_crops_std",
-                         "target_vision_tokens_mean", "target_vision_tokens_std",
-                         "actual_vision_tokens_mean", "actual_vision_tokens_std"):
+        for key_name in (
+            "accuracy",
+            "accuracy_std",
+            "selected_crops_mean",
+            "selected_crops_std",
+            "target_vision_tokens_mean",
+            "target_vision_tokens_std",
+            "actual_vision_tokens_mean",
+            "actual_vision_tokens_std",
+        ):
             assert not json_diff(body[key_name], row[key_name]), key_name
         assert not json_diff(body["latency_stats"], json.loads(row["latency_stats"]))
         assert not json_diff(body["selected_crops_distribution"], json.loads(row["selected_crops_distribution"]))
@@ -133,7 +180,11 @@ def test_files_view_describes_every_json_file(ingested):
         assert (row["reason"] is not None) == (path in superseded)
         body = load(path)
         assert (row["tier"], row["top_k"], row["num_active_blocks"], row["n_samples"]) == (
-            body["tier"], body["top_k"], body["num_active_blocks"], len(body["per_sample_results"]))
+            body["tier"],
+            body["top_k"],
+            body["num_active_blocks"],
+            len(body["per_sample_results"]),
+        )
         rank = SHARD.search(path.name)
         assert row["rank"] == (int(rank.group(1)) if rank else None)
 
@@ -150,8 +201,16 @@ def test_run_summary_counts_files_and_samples(ingested):
     runs = expected_runs(hw_root)
     counted = [p for r in runs.values() for p in r["files"]]
     superseded = [p for r in runs.values() for p in r["superseded"]]
-    assert summary.counts == {"new": len(counted), "updated": 0, "unchanged": 0, "superseded": len(superseded),
-                              "skipped": 1, "failed": 0, "vanished": 0, "pruned": 0}
+    assert summary.counts == {
+        "new": len(counted),
+        "updated": 0,
+        "unchanged": 0,
+        "superseded": len(superseded),
+        "skipped": 1,
+        "failed": 0,
+        "vanished": 0,
+        "pruned": 0,
+    }
     samples = [s for r in runs.values() for s in r["samples"]]
     assert summary.samples_added == len(samples) == 243
     values = np.array([[s[k] for k in LATENCIES] for s in samples], dtype=float)
@@ -162,10 +221,30 @@ def test_run_summary_counts_files_and_samples(ingested):
 def test_samples_view_has_every_documented_column(ingested):
     _, con, _ = ingested
     types = {row[0]: row[1] for row in con.execute("DESCRIBE samples").fetchall()}
-    for name in ("hardware", "experiment", "dataset", "tier", "top_k", "num_active_blocks", "example_id",
-                 "sample_id", "output_tokens", "content_tokens", "ends_with_eos", "actual_image_size",
-                 "actual_num_crops", "actual_tiling", "target_vision_tokens", "actual_vision_tokens",
-                 "actual_text_tokens", "total_sequence_length", "accuracy", "pred", "metadata", *LATENCIES):
+    for name in (
+        "hardware",
+        "experiment",
+        "dataset",
+        "tier",
+        "top_k",
+        "num_active_blocks",
+        "example_id",
+        "sample_id",
+        "output_tokens",
+        "content_tokens",
+        "ends_with_eos",
+        "actual_image_size",
+        "actual_num_crops",
+        "actual_tiling",
+        "target_vision_tokens",
+        "actual_vision_tokens",
+        "actual_text_tokens",
+        "total_sequence_length",
+        "accuracy",
+        "pred",
+        "metadata",
+        *LATENCIES,
+    ):
         assert name in types, name
     assert types["T_decode_per_step"] == "DOUBLE[][]"
     assert types["metadata"] == "JSON"
@@ -181,13 +260,20 @@ def test_samples_view_has_the_per_sample_tier_range(ingested):
 
 # -- hand-made trees: layout ---------------------------------------------------------------------
 
+
 def _layout(tmp_path: Path) -> dict[str, Path]:
     """Files at every depth the layout allows, under results/core_exp_a100, plus one outside it."""
     hw = tmp_path / "results" / "core_exp_a100"
     files = {
-        "nested": write_json(hw / "exp1" / "sub dir" / "okvqa" / file_name("okvqa", "low", 2, 4, 12), make("okvqa", "low", 4, 12, seed=1)),
-        "flat": write_json(hw / "exp2" / "text-vqa" / file_name("text-vqa", "high", 11, 8, 16), make("text-vqa", "high", 8, 16, seed=2)),
-        "no_experiment": write_json(hw / "okvqa" / file_name("okvqa", "medium", 5, 6, 14), make("okvqa", "medium", 6, 14, seed=3)),
+        "nested": write_json(
+            hw / "exp1" / "sub dir" / "okvqa" / file_name("okvqa", "low", 2, 4, 12), make("okvqa", "low", 4, 12, seed=1)
+        ),
+        "flat": write_json(
+            hw / "exp2" / "text-vqa" / file_name("text-vqa", "high", 11, 8, 16), make("text-vqa", "high", 8, 16, seed=2)
+        ),
+        "no_experiment": write_json(
+            hw / "okvqa" / file_name("okvqa", "medium", 5, 6, 14), make("okvqa", "medium", 6, 14, seed=3)
+        ),
     }
     return files
 
@@ -209,9 +295,14 @@ def test_hardware_experiment_and_dataset_come_from_the_path(tmp_path):
         files["flat"]: ("exp2/text-vqa/" + files["flat"].name, "a100", "exp2", "text-vqa"),
         files["no_experiment"]: ("okvqa/" + files["no_experiment"].name, "a100", "", "okvqa"),
     }
-    runs = con.execute("SELECT hardware, experiment, dataset, tier, top_k, num_active_blocks FROM config_runs ORDER BY ALL").fetchall()
-    assert runs == [("a100", "", "okvqa", "medium", 6, 14), ("a100", "exp1/sub dir", "okvqa", "low", 4, 12),
-                    ("a100", "exp2", "text-vqa", "high", 8, 16)]
+    runs = con.execute(
+        "SELECT hardware, experiment, dataset, tier, top_k, num_active_blocks FROM config_runs ORDER BY ALL"
+    ).fetchall()
+    assert runs == [
+        ("a100", "", "okvqa", "medium", 6, 14),
+        ("a100", "exp1/sub dir", "okvqa", "low", 4, 12),
+        ("a100", "exp2", "text-vqa", "high", 8, 16),
+    ]
 
 
 def test_root_subfolder_and_single_files_give_the_same_identities(tmp_path):
@@ -228,7 +319,10 @@ def test_root_subfolder_and_single_files_give_the_same_identities(tmp_path):
         con = open_rw(tmp_path / f"s{i}.duckdb")
         summary = run(con, *paths)
         assert summary.counts["new"] == 3, way
-        seen[way] = (_identities(con), con.execute("SELECT * EXCLUDE (summary_file) FROM config_runs ORDER BY config_run_id").fetchall())
+        seen[way] = (
+            _identities(con),
+            con.execute("SELECT * EXCLUDE (summary_file) FROM config_runs ORDER BY config_run_id").fetchall(),
+        )
         con.close()
     first = seen["root"]
     for way, got in seen.items():
@@ -272,8 +366,9 @@ def test_config_identity_comes_from_the_body_not_the_name(tmp_path):
     con = open_rw(tmp_path / "s.duckdb")
     summary = run(con, folder)
     assert summary.counts["new"] == 2 and not summary.failed
-    assert con.execute("SELECT path, tier, top_k, num_active_blocks FROM files ORDER BY path").fetchall() == sorted([
-        (str(says_4), "high", 8, 16), (str(says_8), "low", 4, 12)])
+    assert con.execute("SELECT path, tier, top_k, num_active_blocks FROM files ORDER BY path").fetchall() == sorted(
+        [(str(says_4), "high", 8, 16), (str(says_8), "low", 4, 12)]
+    )
     runs = con.execute("SELECT tier, top_k, num_active_blocks, n_samples FROM config_runs ORDER BY ALL").fetchall()
     assert runs == [("high", 8, 16, 5), ("low", 4, 12, 2)]
     per_file = dict(con.execute("SELECT f.path, s.top_k FROM samples s JOIN files f USING (file_id) GROUP BY ALL").fetchall())
@@ -281,6 +376,7 @@ def test_config_identity_comes_from_the_body_not_the_name(tmp_path):
 
 
 # -- hand-made values: missing latencies, ragged steps, example_id --------------------------------
+
 
 def test_nan_and_zero_latencies_are_null_in_the_view_and_exact_in_the_table(tmp_path):
     result = make("okvqa", "high", 8, 16, n=6, seed=4)
@@ -316,7 +412,7 @@ def test_nan_and_zero_latencies_are_null_in_the_view_and_exact_in_the_table(tmp_
 def test_decode_steps_keep_ragged_and_empty_lists(tmp_path):
     result = make("okvqa", "high", 8, 16, n=3, seed=6)
     steps = [[[1.5, 2.5, 3.5], [4.0], [5.0, 6.0]], [], [[7.25]]]
-    for sample, value in zip(result["per_sample_results"], steps):
+    for sample, value in zip(result["per_sample_results"], steps, strict=True):
         sample["T_decode_per_step"] = value
     path = write_json(tmp_path / "core_exp_h100" / "okvqa" / file_name("okvqa", "high", 11, 8, 16), result)
     con = open_rw(tmp_path / "s.duckdb")
@@ -357,8 +453,10 @@ def test_folder_names_with_glob_characters_are_taken_literally(tmp_path):
     glob reading of the name would match other folders."""
     hw = tmp_path / "core_exp_h100"
     sizes = {"exp[1]": 2, "exp1": 3, "exp*": 4, "expA": 5, "exp?": 6, "exp{a,b}": 7}
-    paths = {name: write_json(hw / name / "okvqa" / file_name("okvqa", "high", 11, 8, 16),
-                              make("okvqa", "high", 8, 16, n=n, seed=n)) for name, n in sizes.items()}
+    paths = {
+        name: write_json(hw / name / "okvqa" / file_name("okvqa", "high", 11, 8, 16), make("okvqa", "high", 8, 16, n=n, seed=n))
+        for name, n in sizes.items()
+    }
     con = open_rw(tmp_path / "s.duckdb")
     summary = run(con, hw)
     assert {o for o, _ in outcomes(summary).values()} == {"new"}, summary.outcomes

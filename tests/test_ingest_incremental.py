@@ -15,12 +15,22 @@ import duckdb
 import pytest
 
 from budgetdb import demo
-from budgetdb.store import samples
 from budgetdb.errors import IngestFailedError
+from budgetdb.store import samples
 from budgetdb.store.ingest import IngestOptions, ingest
+
 from ingest_support import (
-    assert_same_as_one_fresh_ingest, expected_runs, file_name, load, make, open_rw, outcomes, run, store_digest,
-    table_rows, write_json,
+    assert_same_as_one_fresh_ingest,
+    expected_runs,
+    file_name,
+    load,
+    make,
+    open_rw,
+    outcomes,
+    run,
+    store_digest,
+    table_rows,
+    write_json,
 )
 
 
@@ -41,21 +51,30 @@ def _file_row(con, path) -> tuple:
 def _consistent(con, hw_root: Path) -> None:
     """Whatever the store holds is whole: every stored file has all its samples, and every
     config run present has exactly the samples its counted files hold on disk."""
-    per_file = dict(con.execute(
-        "SELECT f.path, count(s.file_id) FROM file_records f LEFT JOIN sample_records s USING (file_id) "
-        "WHERE f.status = 'ingested' GROUP BY ALL").fetchall())
+    per_file = dict(
+        con.execute(
+            "SELECT f.path, count(s.file_id) FROM file_records f LEFT JOIN sample_records s USING (file_id) "
+            "WHERE f.status = 'ingested' GROUP BY ALL"
+        ).fetchall()
+    )
     for path, count in per_file.items():
         assert count == len(load(path)["per_sample_results"]), path
-    assert con.execute(
-        "SELECT count(*) FROM sample_records s LEFT JOIN file_records f USING (file_id) "
-        "WHERE f.file_id IS NULL OR f.status <> 'ingested'").fetchone()[0] == 0
+    assert (
+        con.execute(
+            "SELECT count(*) FROM sample_records s LEFT JOIN file_records f USING (file_id) "
+            "WHERE f.file_id IS NULL OR f.status <> 'ingested'"
+        ).fetchone()[0]
+        == 0
+    )
     expected = {key: len(r["samples"]) for key, r in expected_runs(hw_root).items()}
     for experiment, dataset, tier, top_k, blocks, n in con.execute(
-            "SELECT experiment, dataset, tier, top_k, num_active_blocks, n_samples FROM config_runs").fetchall():
+        "SELECT experiment, dataset, tier, top_k, num_active_blocks, n_samples FROM config_runs"
+    ).fetchall():
         assert n == expected[(experiment, dataset, tier, top_k, blocks)], (dataset, tier, top_k, blocks)
 
 
 # -- idempotent ------------------------------------------------------------------------------------
+
 
 def test_second_run_changes_nothing_and_reads_nothing(tree):
     con = open_rw(tree.parent / "s.duckdb")
@@ -64,8 +83,16 @@ def test_second_run_changes_nothing_and_reads_nothing(tree):
     second = run(con, tree)
     n_json = len(list(tree.rglob("*.json")))
     assert first.counts["new"] > 0
-    assert second.counts == {"new": 0, "updated": 0, "unchanged": n_json, "superseded": 0, "skipped": 0,
-                             "failed": 0, "vanished": 0, "pruned": 0}
+    assert second.counts == {
+        "new": 0,
+        "updated": 0,
+        "unchanged": n_json,
+        "superseded": 0,
+        "skipped": 0,
+        "failed": 0,
+        "vanished": 0,
+        "pruned": 0,
+    }
     assert second.samples_added == 0 and second.bytes_read == 0
     assert store_digest(con, keep_times=True) == before
     assert con.execute("SELECT count(*) FROM ingest_runs").fetchone()[0] == 2
@@ -76,14 +103,14 @@ def test_touched_file_is_unchanged_and_not_rewritten(tree):
     run(con, tree)
     path = _first_result(tree)
     columns = [d[0] for d in con.execute("SELECT * FROM file_records LIMIT 0").description]
-    before = dict(zip(columns, _file_row(con, path)))
+    before = dict(zip(columns, _file_row(con, path), strict=True))
     samples_before = table_rows(con, "sample_records", "file_id, ordinal")
     new_mtime = path.stat().st_mtime + 1000
     os.utime(path, (new_mtime, new_mtime))
     touched = run(con, tree)
     assert outcomes(touched)[str(path)] == ("unchanged", None)
     assert touched.counts["unchanged"] == len(list(tree.rglob("*.json")))
-    after = dict(zip(columns, _file_row(con, path)))
+    after = dict(zip(columns, _file_row(con, path), strict=True))
     assert after["mtime"] == new_mtime
     assert {k: v for k, v in after.items() if k != "mtime"} == {k: v for k, v in before.items() if k != "mtime"}
     assert table_rows(con, "sample_records", "file_id, ordinal") == samples_before
@@ -92,6 +119,7 @@ def test_touched_file_is_unchanged_and_not_rewritten(tree):
 
 
 # -- incremental -----------------------------------------------------------------------------------
+
 
 def test_changed_file_replaces_its_rows(tree):
     con = open_rw(tree.parent / "s.duckdb")
@@ -106,14 +134,17 @@ def test_changed_file_replaces_its_rows(tree):
     changed = run(con, tree)
     assert outcomes(changed)[str(path)] == ("updated", None)
     assert changed.counts["updated"] == 1 and changed.counts["new"] == 0 and changed.samples_added == 5
-    got = con.execute("SELECT T_total FROM samples JOIN files f USING (file_id) WHERE f.path = $p ORDER BY ordinal",
-                      {"p": str(path)}).fetchall()
+    got = con.execute(
+        "SELECT T_total FROM samples JOIN files f USING (file_id) WHERE f.path = $p ORDER BY ordinal", {"p": str(path)}
+    ).fetchall()
     assert [r[0] for r in got] == [1000.0, 1001.0, 1002.0, 1003.0, 1004.0]
     old_totals = [s["T_total"] for s in old["per_sample_results"]]
-    assert con.execute("SELECT count(*) FROM sample_records WHERE list_contains($t, T_total)",
-                       {"t": old_totals}).fetchone()[0] == 0
-    assert con.execute("SELECT n_samples, accuracy FROM config_runs WHERE summary_file = $r",
-                       {"r": path.relative_to(tree).as_posix()}).fetchall() == [(5, new["accuracy"])]
+    assert (
+        con.execute("SELECT count(*) FROM sample_records WHERE list_contains($t, T_total)", {"t": old_totals}).fetchone()[0] == 0
+    )
+    assert con.execute(
+        "SELECT n_samples, accuracy FROM config_runs WHERE summary_file = $r", {"r": path.relative_to(tree).as_posix()}
+    ).fetchall() == [(5, new["accuracy"])]
     assert_same_as_one_fresh_ingest(con, tree, tree.parent)
 
 
@@ -128,9 +159,11 @@ def test_file_whose_body_changes_config_moves_to_the_new_config_run(tree):
         sample["top_k"] = 11
     write_json(path, body)
     run(con, tree)
-    got = con.execute("SELECT top_k, n_samples FROM config_runs WHERE dataset = $d AND tier = $t AND num_active_blocks = 12 "
-                      "AND experiment = $e ORDER BY top_k",
-                      {"d": key[0], "t": key[1], "e": path.parent.parent.name}).fetchall()
+    got = con.execute(
+        "SELECT top_k, n_samples FROM config_runs WHERE dataset = $d AND tier = $t AND num_active_blocks = 12 "
+        "AND experiment = $e ORDER BY top_k",
+        {"d": key[0], "t": key[1], "e": path.parent.parent.name},
+    ).fetchall()
     assert [k for k, _ in got] == [6, 8, 11]
     assert_same_as_one_fresh_ingest(con, tree, tree.parent)
 
@@ -148,8 +181,10 @@ def test_vanished_file_is_reported_and_kept_then_removed_with_prune(tree):
     assert outcome == "vanished" and "--prune" in reason
     assert kept.counts["vanished"] == 1
     assert store_digest(con) == before
-    assert con.execute("SELECT count(*) FROM samples JOIN files f USING (file_id) WHERE f.rel_path = $r",
-                       {"r": rel}).fetchone()[0] == n
+    assert (
+        con.execute("SELECT count(*) FROM samples JOIN files f USING (file_id) WHERE f.rel_path = $r", {"r": rel}).fetchone()[0]
+        == n
+    )
     pruned = run(con, tree, prune=True)
     assert outcomes(pruned)[str(path)][0] == "pruned" and pruned.counts["pruned"] == 1
     assert con.execute("SELECT count(*) FROM file_records WHERE path = $p", {"p": str(path)}).fetchone()[0] == 0
@@ -199,6 +234,7 @@ def test_a_good_file_broken_later_fails_and_keeps_what_was_stored(tmp_path):
 
 
 # -- atomic ----------------------------------------------------------------------------------------
+
 
 def _add_bad_file(hw_root: Path) -> Path:
     bad = hw_root / "5run_2samples_demo" / "okvqa" / file_name("okvqa", "low", 2, 11, 12)
@@ -336,8 +372,12 @@ def test_killed_process_leaves_a_consistent_store_and_the_next_run_finishes(tmp_
     """SIGKILL in the middle of a unit's transaction (one transaction per unit), then run again."""
     written = demo.write_demo_tree(tmp_path / "data", samples=81 * 20, seed=8)
     db = tmp_path / "s.duckdb"
-    proc = subprocess.Popen([sys.executable, "-c", _KILLABLE, str(written.root), str(db)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILLABLE, str(written.root), str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         assert proc.stdout.readline().strip() == "mid-unit"
     finally:
@@ -350,8 +390,9 @@ def test_killed_process_leaves_a_consistent_store_and_the_next_run_finishes(tmp_
     _consistent(con, written.root)
     con.close()
     cli = [sys.executable, "-c", "from budgetdb.cli.app import main; main()"]
-    again = subprocess.run([*cli, "ingest", str(written.root), "--db", str(db), "--format", "json"],
-                           capture_output=True, text=True)
+    again = subprocess.run(
+        [*cli, "ingest", str(written.root), "--db", str(db), "--format", "json"], capture_output=True, text=True
+    )
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)[0]["files_failed"] == 0
     con = open_rw(db)
@@ -367,11 +408,19 @@ def test_every_run_is_recorded_with_its_counts(tree):
     rows = con.execute(
         "SELECT run_id, files_new, files_updated, files_unchanged, files_superseded, files_skipped, files_failed, "
         "files_vanished, files_pruned, samples_added, nan_latencies, zero_latencies, finished_at >= started_at "
-        "FROM ingest_runs ORDER BY started_at").fetchall()
+        "FROM ingest_runs ORDER BY started_at"
+    ).fetchall()
     assert rows == [
-        (s.run_id, *(s.counts[k] for k in ("new", "updated", "unchanged", "superseded", "skipped", "failed", "vanished",
-                                            "pruned")), s.samples_added, s.nan_latencies, s.zero_latencies, True)
-        for s in summaries]
+        (
+            s.run_id,
+            *(s.counts[k] for k in ("new", "updated", "unchanged", "superseded", "skipped", "failed", "vanished", "pruned")),
+            s.samples_added,
+            s.nan_latencies,
+            s.zero_latencies,
+            True,
+        )
+        for s in summaries
+    ]
 
 
 def test_root_subfolder_and_file_runs_into_one_store_see_the_same_files(tree):

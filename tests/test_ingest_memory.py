@@ -8,6 +8,7 @@ import re
 import pytest
 
 from budgetdb import demo
+
 from ingest_support import open_rw, run
 
 _UNITS = {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "bytes": 1}
@@ -45,7 +46,10 @@ def test_blocks_written_batch_by_batch_do_not_stay_cached(tree, tmp_path):
     assert _cached_table_bytes(con) < table_bytes / 2
     # the limit is back (to within how DuckDB prints it), and big work still fits under it
     assert _bytes(_limit(con)) == pytest.approx(_bytes(before), rel=0.01)
-    assert con.execute("SELECT count(*) FROM (SELECT range::VARCHAR AS s FROM range(3_000_000) ORDER BY s)").fetchone()[0] == 3_000_000
+    assert (
+        con.execute("SELECT count(*) FROM (SELECT range::VARCHAR AS s FROM range(3_000_000) ORDER BY s)").fetchone()[0]
+        == 3_000_000
+    )
     con.close()
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from budgetdb import demo
+
 from ingest_support import LATENCIES, file_name, json_diff, load, make, open_rw, outcomes, run, view_value, write_json
 
 DATASET = "okvqa"
@@ -25,13 +26,18 @@ def shapes(tmp_path_factory):
     recovery["latency_stats"] = shards[0]["latency_stats"]  # stale rank-0-only stats
     files = {
         "current": write_json(hw / "new" / DATASET / file_name(DATASET, "high", 11, 8, 16), current),
-        "aggregate_stats": write_json(hw / "dec" / DATASET / file_name(DATASET, "medium", 5, 4, 12),
-                                      demo.to_aggregate_stats_shape(make(DATASET, "medium", 4, 12, n=4, seed=3))),
+        "aggregate_stats": write_json(
+            hw / "dec" / DATASET / file_name(DATASET, "medium", 5, 4, 12),
+            demo.to_aggregate_stats_shape(make(DATASET, "medium", 4, 12, n=4, seed=3)),
+        ),
         "recovery": write_json(hw / "rec" / DATASET / file_name(DATASET, "low", 2, 6, 14), recovery),
-        "legacy": write_json(hw / "old" / DATASET / f"{DATASET}_imgsize672x1008_topk8_blocks16.json",
-                             demo.to_legacy_shape(make(DATASET, None, 8, 16, n=4, seed=4))),
-        "pre_tier": write_json(hw / "pre" / DATASET / f"{DATASET}_visiontoken1296_topk4_blocks12.json",
-                               make(DATASET, None, 4, 12, n=3, seed=5)),
+        "legacy": write_json(
+            hw / "old" / DATASET / f"{DATASET}_imgsize672x1008_topk8_blocks16.json",
+            demo.to_legacy_shape(make(DATASET, None, 8, 16, n=4, seed=4)),
+        ),
+        "pre_tier": write_json(
+            hw / "pre" / DATASET / f"{DATASET}_visiontoken1296_topk4_blocks12.json", make(DATASET, None, 4, 12, n=3, seed=5)
+        ),
         "zero": write_json(hw / "zero" / DATASET / file_name(DATASET, "high", 0, 12, 16), make(DATASET, "high", 12, 16, n=0)),
         "scores": write_json(hw / "new" / "layer_importance_scores.json", {"num_blocks": 16, "scores": [0.5] * 16}),
         "family": write_json(hw / "exp5_sweep" / "summary.json", {"runs": [{"top_k": 4}], "note": "exp5"}),
@@ -49,13 +55,12 @@ def shapes(tmp_path_factory):
 
 def _file(con, path) -> dict:
     cursor = con.execute("SELECT * FROM files WHERE path = $p", {"p": str(path)})
-    return dict(zip([d[0] for d in cursor.description], cursor.fetchone()))
+    return dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True))
 
 
 def _run(con, path) -> dict:
-    cursor = con.execute(
-        "SELECT c.* FROM config_runs c JOIN files f USING (config_run_id) WHERE f.path = $p", {"p": str(path)})
-    return dict(zip([d[0] for d in cursor.description], cursor.fetchone()))
+    cursor = con.execute("SELECT c.* FROM config_runs c JOIN files f USING (config_run_id) WHERE f.path = $p", {"p": str(path)})
+    return dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True))
 
 
 def test_every_result_shape_is_ingested_and_nothing_fails(shapes):
@@ -117,11 +122,13 @@ def test_legacy_vision_total_is_encoder_plus_projector(shapes):
     rows = con.execute(
         "SELECT s.T_vision_total, s.T_LLM_prefill, s.T_LLM_decode, s.T_total, s.T_decode_per_token, s.tier, s.top_k, "
         "s.actual_text_tokens, r.T_vision_total FROM samples s JOIN sample_records r USING (file_id, ordinal) "
-        "JOIN files f USING (file_id) WHERE f.path = $p ORDER BY s.ordinal", {"p": str(files["legacy"])}).fetchall()
+        "JOIN files f USING (file_id) WHERE f.path = $p ORDER BY s.ordinal",
+        {"p": str(files["legacy"])},
+    ).fetchall()
     assert len(rows) == len(samples) == 4
-    for row, sample in zip(rows, samples):
+    for row, sample in zip(rows, samples, strict=True):
         assert row[0] == pytest.approx(sample["T_vision_encoder"] + sample["T_projector"], rel=1e-15)
-        for got, key in zip(row[1:5], LATENCIES[1:]):
+        for got, key in zip(row[1:5], LATENCIES[1:], strict=True):
             assert got == view_value(sample[key])
         assert row[5] is None and row[6] == 8
         assert row[7] is None  # input_text_tokens is not renamed
@@ -134,7 +141,9 @@ def test_pre_tier_file_has_no_tier_and_its_own_config_run(shapes):
     files, con, _ = shapes
     row = _run(con, files["pre_tier"])
     assert (row["tier"], row["top_k"], row["num_active_blocks"], row["max_crops"], row["n_samples"]) == (None, 4, 12, 12, 3)
-    got = con.execute("SELECT count(*), count(tier) FROM samples WHERE config_run_id = $c", {"c": row["config_run_id"]}).fetchone()
+    got = con.execute(
+        "SELECT count(*), count(tier) FROM samples WHERE config_run_id = $c", {"c": row["config_run_id"]}
+    ).fetchone()
     assert got == (3, 0)
 
 
@@ -153,9 +162,13 @@ def test_zero_sample_file_is_a_config_run_with_no_samples(shapes):
 
 def test_current_shape_vision_total_is_as_written(shapes):
     files, con, _ = shapes
-    got = [r[0] for r in con.execute(
-        "SELECT T_vision_total FROM samples JOIN files f USING (file_id) WHERE f.path = $p ORDER BY ordinal",
-        {"p": str(files["current"])}).fetchall()]
+    got = [
+        r[0]
+        for r in con.execute(
+            "SELECT T_vision_total FROM samples JOIN files f USING (file_id) WHERE f.path = $p ORDER BY ordinal",
+            {"p": str(files["current"])},
+        ).fetchall()
+    ]
     assert got == [s["T_vision_total"] for s in load(files["current"])["per_sample_results"]]
     assert np.all(np.array(got) > 0)
 

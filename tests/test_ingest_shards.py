@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from budgetdb import demo
+
 from ingest_support import assert_same_as_one_fresh_ingest, file_name, load, make, open_rw, outcomes, run, write_json
 
 DATASET = "coco-2014-vqa"
@@ -32,8 +33,7 @@ def _write_merged(folder, merged):
 
 
 def _sample_files(con) -> dict[str, int]:
-    return dict(con.execute(
-        "SELECT f.path, count(*) FROM samples s JOIN files f USING (file_id) GROUP BY ALL").fetchall())
+    return dict(con.execute("SELECT f.path, count(*) FROM samples s JOIN files f USING (file_id) GROUP BY ALL").fetchall())
 
 
 def _status(con) -> dict[str, str]:
@@ -41,8 +41,9 @@ def _status(con) -> dict[str, str]:
 
 
 def _samples_in_table(con) -> dict[str, int]:
-    return dict(con.execute(
-        "SELECT f.path, count(*) FROM sample_records s JOIN file_records f USING (file_id) GROUP BY ALL").fetchall())
+    return dict(
+        con.execute("SELECT f.path, count(*) FROM sample_records s JOIN file_records f USING (file_id) GROUP BY ALL").fetchall()
+    )
 
 
 def test_shard_crops_numbers_differ_from_the_merged_files(tmp_path):
@@ -80,9 +81,10 @@ def test_shards_alone_are_pooled_into_one_config_run(tmp_path):
     summary = run(con, folder)
     assert summary.counts["new"] == 3 and summary.samples_added == 10
     sizes = [len(load(p)["per_sample_results"]) for p in paths]
-    assert _sample_files(con) == {str(p): n for p, n in zip(paths, sizes)}
+    assert _sample_files(con) == {str(p): n for p, n in zip(paths, sizes, strict=True)}
     assert con.execute("SELECT tier, top_k, num_active_blocks, n_samples, n_files, source FROM config_runs").fetchall() == [
-        ("high", 8, 12, sum(sizes), 3, "shards")]
+        ("high", 8, 12, sum(sizes), 3, "shards")
+    ]
     # every sample of every shard, under the one config run
     got = con.execute("SELECT accuracy, T_total FROM samples ORDER BY file_id, ordinal").fetchall()
     expected = [(s["accuracy"], s["T_total"]) for p in paths for s in load(p)["per_sample_results"]]
@@ -112,7 +114,9 @@ def test_merged_file_arriving_later_replaces_the_pooled_shards(tmp_path):
     # the pooled shard samples are gone from the table, not only hidden by the view
     assert _samples_in_table(con) == {str(merged_path): 11, str(other): 4}
     assert _sample_files(con) == {str(merged_path): 11, str(other): 4}
-    assert con.execute("SELECT n_samples, source FROM config_runs WHERE dataset = $d", {"d": DATASET}).fetchall() == [(11, "merged")]
+    assert con.execute("SELECT n_samples, source FROM config_runs WHERE dataset = $d", {"d": DATASET}).fetchall() == [
+        (11, "merged")
+    ]
 
     # the same tree ingested in one go gives the same store
     assert_same_as_one_fresh_ingest(con, hw, tmp_path)
@@ -180,12 +184,24 @@ def test_shards_of_a_demo_tree_match_the_documented_cases(tmp_path):
         "WHERE n_files > 1 OR source = 'shards' OR dataset || tier || top_k || num_active_blocks = 'coco-2014-vqahigh812'"
     ).fetchall()
     expected = []
-    for crashed_or_merged in ("text-vqa_imgsizetier-medium_*_topk6_blocks14*.json", "coco-2014-vqa_imgsizetier-high_*_topk8_blocks12*.json"):
+    for crashed_or_merged in (
+        "text-vqa_imgsizetier-medium_*_topk6_blocks14*.json",
+        "coco-2014-vqa_imgsizetier-high_*_topk8_blocks12*.json",
+    ):
         files = sorted(written.root.rglob(crashed_or_merged))
         merged = [p for p in files if "_rank" not in p.name]
         counted = merged or files
         body = load(counted[0])
-        expected.append((files[0].parent.name, body["tier"], body["top_k"], body["num_active_blocks"], len(counted),
-                         "merged" if merged else "shards", sum(len(load(p)["per_sample_results"]) for p in counted)))
+        expected.append(
+            (
+                files[0].parent.name,
+                body["tier"],
+                body["top_k"],
+                body["num_active_blocks"],
+                len(counted),
+                "merged" if merged else "shards",
+                sum(len(load(p)["per_sample_results"]) for p in counted),
+            )
+        )
     assert sorted(rows) == sorted(expected)
     assert con.execute("SELECT count(*) FROM files WHERE status = 'superseded'").fetchone()[0] == 2

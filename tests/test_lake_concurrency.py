@@ -12,25 +12,31 @@ import subprocess
 import sys
 import threading
 import time
+
 import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from budgetdb.cli.app import app
 from budgetdb import demo
-from budgetdb.store import concurrency, open_store
+from budgetdb.cli.app import app
 from budgetdb.errors import StoreConflictError
+from budgetdb.store import concurrency, open_store
 from budgetdb.store.ingest import ingest
 from budgetdb.store.summary import IngestSummary, Outcome, merge_summaries
+
 from lake_support import new_lake, new_postgres_lake, views_digest
 
 # `budgetdb ...` in a child process, a few configurations per transaction: a run commits ~10
 # times, so writers interleave and a kill lands between commits of a run
-CLI_MANY_COMMITS = [sys.executable, "-c", (
-    "import functools, budgetdb.store.ingest as m; "
-    "m.IngestOptions = functools.partial(m.IngestOptions, batch_bytes=40_000); "
-    "from budgetdb.cli.app import main; main()"
-)]
+CLI_MANY_COMMITS = [
+    sys.executable,
+    "-c",
+    (
+        "import functools, budgetdb.store.ingest as m; "
+        "m.IngestOptions = functools.partial(m.IngestOptions, batch_bytes=40_000); "
+        "from budgetdb.cli.app import main; main()"
+    ),
+]
 HARDWARE = ("a100", "h100", "l40s", "b200")
 
 
@@ -65,16 +71,19 @@ def _plain(tmp_path, *roots):
 @pytest.fixture()
 def roots(tmp_path):
     """One results tree per GPU node."""
-    return [demo.write_demo_tree(tmp_path / "results", samples=162, hardware=hw, seed=i).root
-            for i, hw in enumerate(HARDWARE)]
+    return [demo.write_demo_tree(tmp_path / "results", samples=162, hardware=hw, seed=i).root for i, hw in enumerate(HARDWARE)]
 
 
 def test_writers_on_every_node_and_twice_on_one_all_land_once_and_a_killed_one_lands_on_rerun(tmp_path, request, roots):
     lake = new_postgres_lake(tmp_path, request)
 
     def start(root):
-        return subprocess.Popen([*CLI_MANY_COMMITS, "ingest", str(root), *lake.args, "--format", "json"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [*CLI_MANY_COMMITS, "ingest", str(root), *lake.args, "--format", "json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     # one writer per node, a second one on the first node, and a victim on the last node
     writers = [start(root) for root in roots[:3]] + [start(roots[0])]
@@ -98,8 +107,9 @@ def test_writers_on_every_node_and_twice_on_one_all_land_once_and_a_killed_one_l
     assert {hw: landed.get(hw) for hw in HARDWARE[:3]} == dict.fromkeys(HARDWARE[:3], 162)
     assert landed.get(HARDWARE[3], 0) < 162, "the victim was killed before it finished"
 
-    rerun = subprocess.run([*CLI_MANY_COMMITS, "ingest", str(roots[3]), *lake.args, "--format", "json"],
-                           capture_output=True, text=True, timeout=120)
+    rerun = subprocess.run(
+        [*CLI_MANY_COMMITS, "ingest", str(roots[3]), *lake.args, "--format", "json"], capture_output=True, text=True, timeout=120
+    )
     assert rerun.returncode == 0, rerun.stderr[-1500:]
     _no_row_twice(lake.db)
     assert _digest(lake.db) == _digest(_plain(tmp_path, *roots))
@@ -196,6 +206,7 @@ def test_concurrent_rewrites_conflict_and_are_retried(tmp_path, request, roots):
                 if concurrency.is_conflict(exc):
                     conflicts.append(exc)
                 raise
+
         return real_retrying(con, watched, **kwargs)
 
     def writer(root):
@@ -233,10 +244,12 @@ def test_concurrent_rewrites_conflict_and_are_retried(tmp_path, request, roots):
 
 # -- the retry helper ------------------------------------------------------------------------------
 
+
 def _conflict():
     return duckdb.TransactionException(
         "TransactionContext Error: Failed to commit: Failed to commit DuckLake transaction.\n"
-        'Transaction conflict - attempting to delete from table with index "2" - but another transaction has inserted into it')
+        'Transaction conflict - attempting to delete from table with index "2" - but another transaction has inserted into it'
+    )
 
 
 def test_a_conflict_is_retried_with_backoff_until_it_passes(monkeypatch):
@@ -253,8 +266,8 @@ def test_a_conflict_is_retried_with_backoff_until_it_passes(monkeypatch):
     con = duckdb.connect()
     assert concurrency.retrying(con, body, what="ingest") == "landed"
     assert len(calls) == 4 and len(sleeps) == 3
-    caps = [min(concurrency.MAX_DELAY, concurrency.FIRST_DELAY * 2 ** i) for i in range(3)]
-    assert all(0 <= s <= cap for s, cap in zip(sleeps, caps)) and caps[2] > caps[0]
+    caps = [min(concurrency.MAX_DELAY, concurrency.FIRST_DELAY * 2**i) for i in range(3)]
+    assert all(0 <= s <= cap for s, cap in zip(sleeps, caps, strict=True)) and caps[2] > caps[0]
 
 
 def test_a_persisting_conflict_is_reported_and_other_errors_are_not_retried(monkeypatch):
@@ -286,17 +299,28 @@ def test_a_persisting_conflict_is_reported_and_other_errors_are_not_retried(monk
     def wrapped():  # a conflict anywhere in the chain counts (a failed ROLLBACK after it, say)
         try:
             raise _conflict()
-        except duckdb.Error:
-            raise duckdb.TransactionException("cannot rollback - no transaction is active")
+        except duckdb.Error as exc:
+            raise duckdb.TransactionException("cannot rollback - no transaction is active") from exc
 
     assert concurrency.is_conflict(pytest.raises(duckdb.TransactionException, wrapped).value)
 
 
 def test_attempts_that_each_landed_part_are_reported_as_one_run():
-    first = IngestSummary(1, [Outcome("/a", "a", "new", samples=3), Outcome("/b", "b", "new", samples=2)],
-                          samples_added=5, nan_latencies=1, bytes_read=10, seconds=1.0)
-    repair = IngestSummary(2, [Outcome("/a", "a", "updated", samples=3), Outcome("/b", "b", "unchanged"),
-                               Outcome("/c", "c", "failed", "bad")], samples_added=3, bytes_read=4, seconds=0.5)
+    first = IngestSummary(
+        1,
+        [Outcome("/a", "a", "new", samples=3), Outcome("/b", "b", "new", samples=2)],
+        samples_added=5,
+        nan_latencies=1,
+        bytes_read=10,
+        seconds=1.0,
+    )
+    repair = IngestSummary(
+        2,
+        [Outcome("/a", "a", "updated", samples=3), Outcome("/b", "b", "unchanged"), Outcome("/c", "c", "failed", "bad")],
+        samples_added=3,
+        bytes_read=4,
+        seconds=0.5,
+    )
     merged = merge_summaries([first, repair])
     assert [(o.path, o.outcome) for o in merged.outcomes] == [("/a", "new"), ("/b", "new"), ("/c", "failed")]
     assert (merged.samples_added, merged.nan_latencies, merged.bytes_read, merged.seconds) == (5, 1, 14, 1.5)

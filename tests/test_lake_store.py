@@ -17,11 +17,11 @@ import pytest
 from typer.testing import CliRunner
 
 import budgetdb
-from budgetdb import queries
+from budgetdb import demo, queries
 from budgetdb.cli.app import app
-from budgetdb import demo
-from budgetdb.store import extensions, locate, migrations, open_store
 from budgetdb.errors import BudgetdbError, StoreNotFoundError
+from budgetdb.store import extensions, locate, migrations, open_store
+
 from lake_support import new_lake, new_local_lake, new_postgres_lake, views_digest
 
 BACKENDS = ["local", "postgres"]
@@ -77,6 +77,7 @@ def _digest(db, **kwargs):
 
 # -- where the store is ----------------------------------------------------------------------------
 
+
 def test_db_strings_name_a_file_or_a_lake(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     plain = locate(None)
@@ -102,8 +103,9 @@ def test_extensions_load_from_the_installed_packages_with_no_network():
     con = extensions.offline_connection()
     # an extension repository that cannot answer: any attempt to download would fail loudly
     con.execute("SET custom_extension_repository = 'http://127.0.0.1:9/no-such-repository'")
-    assert con.execute("SELECT current_setting('autoinstall_known_extensions'), "
-                       "current_setting('autoload_known_extensions')").fetchone() == (False, False)
+    assert con.execute(
+        "SELECT current_setting('autoinstall_known_extensions'), current_setting('autoload_known_extensions')"
+    ).fetchone() == (False, False)
     for name, package in [(n, extensions.PACKAGES[n]) for n in ("ducklake", "postgres_scanner")]:
         path = extensions.extension_file(name)
         assert package in path and path.endswith(f"v{duckdb.__version__}/{name}.duckdb_extension")
@@ -123,12 +125,14 @@ def test_store_connections_never_autoload(tmp_path):
     db = f"ducklake:{tmp_path / 'c.ducklake'}"
     open_store(db, read_only=False).close()
     con = open_store(db)
-    assert con.execute("SELECT current_setting('autoinstall_known_extensions'), "
-                       "current_setting('autoload_known_extensions')").fetchone() == (False, False)
+    assert con.execute(
+        "SELECT current_setting('autoinstall_known_extensions'), current_setting('autoload_known_extensions')"
+    ).fetchone() == (False, False)
     con.close()
 
 
 # -- every command, both catalogs ------------------------------------------------------------------
+
 
 def test_ingest_query_report_and_sql_match_a_duckdb_file(lake, tree, plain):
     result = invoke("ingest", tree, *lake.args, "--format", "json")
@@ -207,8 +211,9 @@ def test_reingest_is_idempotent_and_a_changed_file_replaces_its_rows(lake, tree,
         assert json.loads(result.stdout)[0]["files_updated"] == 1
     assert _digest(lake.db) == _digest(plain)
     con = open_store(lake.db)
-    assert con.execute("SELECT list(T_total) FROM samples WHERE file_id IN "
-                       "(SELECT file_id FROM files WHERE path = $p)", {"p": str(changed)}).fetchone()[0] == [123.25]
+    assert con.execute(
+        "SELECT list(T_total) FROM samples WHERE file_id IN (SELECT file_id FROM files WHERE path = $p)", {"p": str(changed)}
+    ).fetchone()[0] == [123.25]
     con.close()
 
 
@@ -216,10 +221,15 @@ def test_a_new_lake_is_at_the_latest_schema_and_reopening_applies_nothing(lake):
     open_store(lake.db, read_only=False, data_path=lake.data_path).close()
     open_store(lake.db, read_only=False).close()  # the catalog remembers its data path
     con = open_store(lake.db)
-    assert [r[0] for r in con.execute("SELECT version FROM schema_version ORDER BY 1").fetchall()] == \
-        list(range(1, migrations.latest_version() + 1))
-    names = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
-                                       "WHERE table_catalog = current_database()").fetchall()}
+    assert [r[0] for r in con.execute("SELECT version FROM schema_version ORDER BY 1").fetchall()] == list(
+        range(1, migrations.latest_version() + 1)
+    )
+    names = {
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database()"
+        ).fetchall()
+    }
     assert {"files", "samples", "config_runs", "file_records", "sample_records", "ingest_runs"} <= names
     con.close()
 
@@ -236,11 +246,19 @@ def test_reading_a_lake_that_does_not_exist_says_how_to_make_one(tmp_path, reque
 
 def test_local_catalog_writers_take_turns_with_wait(tmp_path):
     """A local catalog is a DuckDB file: one writer at a time, the others wait (--wait)."""
-    roots = [demo.write_demo_tree(tmp_path / "results", samples=81, hardware=hw, seed=i).root
-             for i, hw in enumerate(("a100", "h100"))]
+    roots = [
+        demo.write_demo_tree(tmp_path / "results", samples=81, hardware=hw, seed=i).root for i, hw in enumerate(("a100", "h100"))
+    ]
     lake = new_local_lake(tmp_path)
-    procs = [subprocess.Popen([*CLI, "ingest", str(root), *lake.args, "--wait", "60", "--format", "json"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for root in roots]
+    procs = [
+        subprocess.Popen(
+            [*CLI, "ingest", str(root), *lake.args, "--wait", "60", "--format", "json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for root in roots
+    ]
     for proc in procs:
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err[-800:]

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from budgetdb import demo
 from budgetdb.store.rebuild import rebuild_result
+
 from ingest_support import file_name, json_diff, load, make, open_rw, run, write_json
 
 DATASET = "okvqa"
@@ -77,7 +78,7 @@ def _awkward_result() -> dict:
     s[1]["unknown_num"] = "seven"
     s[2]["unknown_num"] = [7, 7.5]
     s[3]["unknown_num"] = None
-    s[1]["we\"ird key.with $dots"] = "ok"
+    s[1]['we"ird key.with $dots'] = "ok"
     del s[2]["content_tokens"]
     del s[2]["T_decode_per_step"]
     del s[3]["metadata"]
@@ -87,8 +88,13 @@ def _awkward_result() -> dict:
     s[4]["actual_tiling"] = None
     s[5]["T_total"] = None
     s[5]["tier_range"] = None
-    s[5]["metadata"] = {"question": "这个标志上写的是什么？ | col |\nnew line\r\ttab \"quoted\" \\ back 😀",
-                        "answers": ["a|b", "c\nd", ""], "example_id": 5, "answer_idx": math.nan, "image_id": "0a1b"}
+    s[5]["metadata"] = {
+        "question": '这个标志上写的是什么？ | col |\nnew line\r\ttab "quoted" \\ back 😀',
+        "answers": ["a|b", "c\nd", ""],
+        "example_id": 5,
+        "answer_idx": math.nan,
+        "image_id": "0a1b",
+    }
     s[6]["pred"] = "multi\nline | pipe ` backtick * star 😀 \u0000 nul"
     s[6]["T_LLM_prefill"] = math.nan
     s[6]["T_vision_total"] = 0.0
@@ -138,10 +144,12 @@ def test_every_file_of_a_multi_file_batch_rebuilds(tmp_path):
 
 # lower case only: keys differing only in case have their own test above
 _keys = st.text(alphabet=string.ascii_lowercase + "_|. 键", min_size=1, max_size=8)
-_scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**53, 2**53), st.floats(allow_infinity=False),
-                     st.text(max_size=12))
-_values = st.recursive(_scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                         st.dictionaries(_keys, inner, max_size=3)), max_leaves=6)
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**53), 2**53), st.floats(allow_infinity=False), st.text(max_size=12)
+)
+_values = st.recursive(
+    _scalars, lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_keys, inner, max_size=3)), max_leaves=6
+)
 _latency = st.one_of(st.floats(min_value=0, max_value=1e6), st.just(0.0), st.just(math.nan))
 
 
@@ -149,15 +157,14 @@ _latency = st.one_of(st.floats(min_value=0, max_value=1e6), st.just(0.0), st.jus
 @given(
     extras=st.lists(st.dictionaries(_keys, _values, max_size=3), min_size=3, max_size=3),
     latencies=st.lists(_latency, min_size=3, max_size=3),
-    dropped=st.lists(st.sampled_from(["pred", "content_tokens", "T_LLM_decode", "metadata", "actual_tiling"]),
-                     max_size=3),
+    dropped=st.lists(st.sampled_from(["pred", "content_tokens", "T_LLM_decode", "metadata", "actual_tiling"]), max_size=3),
     question=st.text(max_size=20),
 )
 def test_random_extra_keys_and_values_rebuild(tmp_path_factory, extras, latencies, dropped, question):
     tmp_path = tmp_path_factory.mktemp("prop")
     result = make(DATASET, "high", 8, 16, n=3, seed=30)
     known = {k.lower() for k in result["per_sample_results"][0]}
-    for i, (sample, extra, latency) in enumerate(zip(result["per_sample_results"], extras, latencies)):
+    for i, (sample, extra, latency) in enumerate(zip(result["per_sample_results"], extras, latencies, strict=True)):
         sample.update({k: copy.deepcopy(v) for k, v in extra.items() if k.lower() not in known})
         sample["T_LLM_prefill"] = latency
         if i == 1:
@@ -178,14 +185,16 @@ def test_random_extra_keys_and_values_rebuild(tmp_path_factory, extras, latencie
 def test_keys_that_differ_only_in_case_are_kept_apart(tmp_path):
     """JSON keys are case-sensitive: `t_total` next to `T_total`, `Note` next to `note` are four keys."""
     result = make(DATASET, "high", 8, 16, n=2, seed=13)
-    result["per_sample_results"] = [{"t_total": 7.0 + i, **s, "Note": "upper", "note": "lower"}
-                                    for i, s in enumerate(result["per_sample_results"])]
+    result["per_sample_results"] = [
+        {"t_total": 7.0 + i, **s, "Note": "upper", "note": "lower"} for i, s in enumerate(result["per_sample_results"])
+    ]
     path = write_json(tmp_path / "core_exp_h100" / DATASET / file_name(DATASET, "high", 11, 8, 16), result)
     con = open_rw(tmp_path / "s.duckdb")
     summary = run(con, path)
     assert summary.counts["new"] == 1, summary.outcomes
     assert [r[0] for r in con.execute("SELECT T_total FROM samples ORDER BY ordinal").fetchall()] == [
-        s["T_total"] for s in load(path)["per_sample_results"]]
+        s["T_total"] for s in load(path)["per_sample_results"]
+    ]
     _assert_rebuilds(con, path)
 
 
@@ -205,8 +214,11 @@ def test_a_null_sample_is_refused_or_kept_as_null(tmp_path):
     assert con.execute("SELECT count(*) FROM samples").fetchone()[0] == 3
 
 
-@pytest.mark.parametrize("key", ["", " ", "a\nb", "extra", "absent", "filename", "rowid", "ordinal", "键|名"],
-                         ids=["empty", "space", "newline", "extra", "absent", "filename", "rowid", "ordinal", "unicode"])
+@pytest.mark.parametrize(
+    "key",
+    ["", " ", "a\nb", "extra", "absent", "filename", "rowid", "ordinal", "键|名"],
+    ids=["empty", "space", "newline", "extra", "absent", "filename", "rowid", "ordinal", "unicode"],
+)
 def test_odd_unknown_key_names_are_kept(tmp_path, key):
     """Any JSON string is a valid key, including names of the store's own columns."""
     result = make(DATASET, "high", 8, 16, n=2, seed=15)
@@ -220,15 +232,17 @@ def test_odd_unknown_key_names_are_kept(tmp_path, key):
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(orders=st.lists(st.permutations(range(24)), min_size=2, max_size=2), where=st.lists(st.integers(0, 5), min_size=2,
-                                                                                             max_size=2, unique=True))
+@given(
+    orders=st.lists(st.permutations(range(24)), min_size=2, max_size=2),
+    where=st.lists(st.integers(0, 5), min_size=2, max_size=2, unique=True),
+)
 def test_samples_with_their_keys_in_another_order_rebuild(tmp_path_factory, orders, where):
     """Samples with the usual key order take their values by position, the others by key: a
     reordered sample next to usual ones must keep every value in its own column."""
     tmp_path = tmp_path_factory.mktemp("order")
     result = make(DATASET, "high", 8, 16, n=6, seed=31)
     samples = result["per_sample_results"]
-    for order, i in zip(orders, where):
+    for order, i in zip(orders, where, strict=True):
         keys = list(samples[i])
         samples[i] = {keys[j]: samples[i][keys[j]] for j in order}
     path = write_json(tmp_path / "core_exp_h100" / DATASET / file_name(DATASET, "high", 11, 8, 16), result)

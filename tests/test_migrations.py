@@ -10,8 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from budgetdb.cli.app import app
-from budgetdb.store import migrations, open_store
 from budgetdb.errors import SchemaError
+from budgetdb.store import migrations, open_store
+
 from ingest_support import file_name, first_column, make, open_rw, run, write_json
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "store" / "migrations"
@@ -100,9 +101,14 @@ def _filled_store(tmp_path: Path) -> Path:
 def test_older_store_is_upgraded_on_open_keeping_its_data(tmp_path, monkeypatch):
     db = _filled_store(tmp_path)
     latest = _latest_on_disk()
-    _with_fake(monkeypatch, migrations.Migration(
-        latest + 1, f"{latest + 1:04d}_add_note.sql",
-        "ALTER TABLE file_records ADD COLUMN note VARCHAR;\nCREATE VIEW file_notes AS SELECT path, note FROM file_records;"))
+    _with_fake(
+        monkeypatch,
+        migrations.Migration(
+            latest + 1,
+            f"{latest + 1:04d}_add_note.sql",
+            "ALTER TABLE file_records ADD COLUMN note VARCHAR;\nCREATE VIEW file_notes AS SELECT path, note FROM file_records;",
+        ),
+    )
     with pytest.raises(SchemaError) as error:
         open_store(db)  # a reader does not upgrade; it says how to
     assert "budgetdb ingest" in str(error.value)
@@ -120,8 +126,9 @@ def test_failing_upgrade_leaves_the_store_at_its_old_version_and_usable(tmp_path
     _with_fake(
         monkeypatch,
         migrations.Migration(latest + 1, f"{latest + 1:04d}_fine.sql", "CREATE TABLE fine_part (x INTEGER);"),
-        migrations.Migration(latest + 2, f"{latest + 2:04d}_broken.sql",
-                             "CREATE TABLE half_done (x INTEGER);\nSELECT * FROM no_such_table;"),
+        migrations.Migration(
+            latest + 2, f"{latest + 2:04d}_broken.sql", "CREATE TABLE half_done (x INTEGER);\nSELECT * FROM no_such_table;"
+        ),
     )
     with pytest.raises(SchemaError) as error:
         open_rw(db)

@@ -12,9 +12,11 @@ from hypothesis import strategies as st
 from budgetdb.store.nesting import comma_before_close, skeleton, split_skeleton
 
 _text = st.text(alphabet='ab"\\[]{}:,é\n', max_size=6)
-_values = st.recursive(st.one_of(st.none(), st.integers(), _text),
-                       lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_text, inner, max_size=3)),
-                       max_leaves=12)
+_values = st.recursive(
+    st.one_of(st.none(), st.integers(), _text),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_text, inner, max_size=3)),
+    max_leaves=12,
+)
 
 
 def _outside_strings(text: str):
@@ -52,14 +54,16 @@ def test_depth_is_the_nesting_of_brackets_outside_strings(value, indent, ascii_o
 def test_a_split_skeleton_is_the_skeletons_of_the_two_parts(value, indent, cut):
     data = json.dumps({"head": value, "per_sample_results": [value]}, indent=indent, ensure_ascii=False).encode()
     at = cut % (len(data) + 1)
-    for got, expected in zip(split_skeleton(data, at), (skeleton(data[:at]), skeleton(data[at:]))):
+    for got, expected in zip(split_skeleton(data, at), (skeleton(data[:at]), skeleton(data[at:])), strict=True):
         assert np.array_equal(got.chars, expected.chars) and np.array_equal(got.depth, expected.depth)
 
 
 _comma_free = st.text(alphabet='ab"\\[]{}:é\n', max_size=6)
 _comma_free_values = st.recursive(
     st.one_of(st.none(), st.integers(), _comma_free),
-    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_comma_free, inner, max_size=3)), max_leaves=12)
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_comma_free, inner, max_size=3)),
+    max_leaves=12,
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -78,9 +82,15 @@ _TRAILING_COMMA = re.compile(rb",[\x00- ]*[\]}]")
 
 
 @settings(max_examples=500, deadline=None)
-@given(pieces=st.lists(st.one_of(st.sampled_from([b",", b"]", b"}", b"[", b"a", b"\\", b'"', b"\xc3\xa9"]),
-                                 st.integers(min_value=1, max_value=80).map(lambda n: b" \n\t\r"[n % 4:n % 4 + 1] * n)),
-                       max_size=40))
+@given(
+    pieces=st.lists(
+        st.one_of(
+            st.sampled_from([b",", b"]", b"}", b"[", b"a", b"\\", b'"', b"\xc3\xa9"]),
+            st.integers(min_value=1, max_value=80).map(lambda n: b" \n\t\r"[n % 4 : n % 4 + 1] * n),
+        ),
+        max_size=40,
+    )
+)
 def test_the_comma_check_agrees_with_a_regular_expression_over_any_bytes(pieces):
     """Whitespace runs longer than the walk back from each bracket included (they take the plain scan)."""
     data = b"".join(pieces)

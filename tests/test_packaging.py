@@ -17,8 +17,20 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 FOLDERS = {"store": "budgetdb/store", "cli": "budgetdb/cli", "queries": "budgetdb/queries", "templates": "budgetdb/templates"}
 SUBPACKAGES = ("budgetdb", "budgetdb.store", "budgetdb.cli", "budgetdb.queries", "budgetdb.templates")
-_IGNORE = shutil.ignore_patterns(".git", ".venv", "venv", "build", "dist", "*.egg-info", "__pycache__", "tests",
-                                 "*.duckdb", "*.duckdb.wal", ".pytest_cache", ".hypothesis")
+_IGNORE = shutil.ignore_patterns(
+    ".git",
+    ".venv",
+    "venv",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    "tests",
+    "*.duckdb",
+    "*.duckdb.wal",
+    ".pytest_cache",
+    ".hypothesis",
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +57,21 @@ def _names(wheel: Path) -> set[str]:
 
 
 def _data_files(pattern: str, folder: str) -> list[str]:
-    return [f"{FOLDERS[folder]}/{p.relative_to(REPO / folder).as_posix()}" for p in (REPO / folder).rglob(pattern)
-            if "__pycache__" not in p.parts]
+    return [
+        f"{FOLDERS[folder]}/{p.relative_to(REPO / folder).as_posix()}"
+        for p in (REPO / folder).rglob(pattern)
+        if "__pycache__" not in p.parts
+    ]
 
 
 def test_every_sql_and_template_file_is_in_the_wheel(wheel):
     names = _names(wheel)
-    expected = (_data_files("*.sql", "store") + _data_files("*.sql", "queries") + _data_files("*.txt", "queries")
-                + _data_files("*.j2", "templates"))
+    expected = (
+        _data_files("*.sql", "store")
+        + _data_files("*.sql", "queries")
+        + _data_files("*.txt", "queries")
+        + _data_files("*.j2", "templates")
+    )
     assert any(n.startswith("budgetdb/store/migrations/") for n in expected)
     assert any(n.endswith(".j2") for n in expected) and any(n.startswith("budgetdb/queries/") for n in expected)
     missing = sorted(set(expected) - names)

@@ -11,36 +11,48 @@ from fractions import Fraction
 import duckdb
 import numpy as np
 import pytest
-from builders import add_config_run, new_store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from budgetdb import connect, queries
 from budgetdb.store import migrations
 
+from builders import add_config_run, new_store
+
 NAN = math.nan
-POINT_COLUMNS = ["hardware", "experiment", "dataset", "tier", "variant", "top_k", "num_active_blocks", "n",
-                 "accuracy", "latency", "latency_source", "excluded", "config_run_id"]
+POINT_COLUMNS = [
+    "hardware",
+    "experiment",
+    "dataset",
+    "tier",
+    "variant",
+    "top_k",
+    "num_active_blocks",
+    "n",
+    "accuracy",
+    "latency",
+    "latency_source",
+    "excluded",
+    "config_run_id",
+]
 
 
 # ---------------------------------------------------------------- plain-Python references
+
 
 def brute_frontier(points):
     """Points (id, dataset, accuracy, latency) no other point of the dataset strictly dominates, O(n^2)."""
     eligible = [p for p in points if _valid(p[2], p[3])]
     return [
-        p for p in eligible
-        if not any(
-            q[1] == p[1] and q[2] >= p[2] and q[3] <= p[3] and (q[2] > p[2] or q[3] < p[3])
-            for q in eligible
-        )
+        p
+        for p in eligible
+        if not any(q[1] == p[1] and q[2] >= p[2] and q[3] <= p[3] and (q[2] > p[2] or q[3] < p[3]) for q in eligible)
     ]
 
 
 def _valid(accuracy, latency):
     # NaN and 0.0 latencies are missing (the samples view makes them NULL)
-    return (not math.isnan(accuracy) and accuracy > 0
-            and not math.isnan(latency) and latency != 0.0 and latency > 0)
+    return not math.isnan(accuracy) and accuracy > 0 and not math.isnan(latency) and latency != 0.0 and latency > 0
 
 
 def best_within(frontier, dataset, budget):
@@ -75,6 +87,7 @@ def budget_list(lower: Decimal, upper: Decimal, coarse) -> list[float]:
 
 # ---------------------------------------------------------------- stores
 
+
 @pytest.fixture(scope="module")
 def memory_store():
     """An in-memory store with the real schema, refilled by `load_points` (fast enough for hypothesis)."""
@@ -91,8 +104,14 @@ def load_points(con, points, prefill=None, from_summary=()):
     con.execute("DELETE FROM file_records")
     for point_id, dataset, accuracy, latency in points:
         if point_id in from_summary:
-            add_config_run(con, dataset=dataset, tier="high", top_k=point_id, blocks=16,
-                           summary={"accuracy": accuracy, "latency_stats": {"T_total_mean": latency}})
+            add_config_run(
+                con,
+                dataset=dataset,
+                tier="high",
+                top_k=point_id,
+                blocks=16,
+                summary={"accuracy": accuracy, "latency_stats": {"T_total_mean": latency}},
+            )
             continue
         samples = {"accuracy": [accuracy], "T_total": [latency]}
         if prefill is not None:
@@ -109,21 +128,54 @@ def fallback_store(tmp_path_factory):
     """Runs with samples, zero-sample runs with a stored summary, and runs the frontier leaves out."""
     path = tmp_path_factory.mktemp("points") / "points.duckdb"
     con = new_store(path)
-    add_config_run(con, dataset="okvqa", tier="low", top_k=4, blocks=12, samples={
-        "accuracy": [1, 0, 1 / 3, 2 / 3], "T_total": [100.0, 130.0, NAN, 160.0],
-        "T_LLM_prefill": [40.0, 50.0, 60.0, 0.0], "T_vision_total": [5.0, 6.0, 7.0, 8.0]})
-    add_config_run(con, dataset="okvqa", tier="medium", top_k=6, blocks=14, summary={
-        "accuracy": 0.55, "latency_stats": {"T_total_mean": 210.0, "T_total_p95": 260.0,
-                                            "T_vision_total_mean": 9.0, "T_LLM_prefill_mean": 70.0}})
-    add_config_run(con, dataset="okvqa", tier="high", top_k=8, blocks=16, summary={
-        "accuracy": 0.6, "latency_stats": {}, "aggregate_stats": {"T_total_mean": 250.0}})
+    add_config_run(
+        con,
+        dataset="okvqa",
+        tier="low",
+        top_k=4,
+        blocks=12,
+        samples={
+            "accuracy": [1, 0, 1 / 3, 2 / 3],
+            "T_total": [100.0, 130.0, NAN, 160.0],
+            "T_LLM_prefill": [40.0, 50.0, 60.0, 0.0],
+            "T_vision_total": [5.0, 6.0, 7.0, 8.0],
+        },
+    )
+    add_config_run(
+        con,
+        dataset="okvqa",
+        tier="medium",
+        top_k=6,
+        blocks=14,
+        summary={
+            "accuracy": 0.55,
+            "latency_stats": {
+                "T_total_mean": 210.0,
+                "T_total_p95": 260.0,
+                "T_vision_total_mean": 9.0,
+                "T_LLM_prefill_mean": 70.0,
+            },
+        },
+    )
+    add_config_run(
+        con,
+        dataset="okvqa",
+        tier="high",
+        top_k=8,
+        blocks=16,
+        summary={"accuracy": 0.6, "latency_stats": {}, "aggregate_stats": {"T_total_mean": 250.0}},
+    )
     add_config_run(con, dataset="okvqa", tier="high", top_k=4, blocks=12)  # nothing stored at all
-    add_config_run(con, dataset="okvqa", tier="high", top_k=6, blocks=12,
-                   samples={"accuracy": [0, 0], "T_total": [90.0, 95.0]})
-    add_config_run(con, dataset="okvqa", tier="high", top_k=8, blocks=12,
-                   samples={"accuracy": [1, 1], "T_total": [NAN, 0.0]})
-    add_config_run(con, dataset="text-vqa", tier="low", top_k=4, blocks=12,
-                   samples={"accuracy": [1 / 3], "T_total": [300.0], "T_LLM_prefill": [120.0]})
+    add_config_run(con, dataset="okvqa", tier="high", top_k=6, blocks=12, samples={"accuracy": [0, 0], "T_total": [90.0, 95.0]})
+    add_config_run(con, dataset="okvqa", tier="high", top_k=8, blocks=12, samples={"accuracy": [1, 1], "T_total": [NAN, 0.0]})
+    add_config_run(
+        con,
+        dataset="text-vqa",
+        tier="low",
+        top_k=4,
+        blocks=12,
+        samples={"accuracy": [1 / 3], "T_total": [300.0], "T_LLM_prefill": [120.0]},
+    )
     con.close()
     con = connect(path)
     yield con
@@ -131,6 +183,7 @@ def fallback_store(tmp_path_factory):
 
 
 # ---------------------------------------------------------------- config_points
+
 
 def test_config_points_means_fallbacks_and_exclusions(fallback_store):
     result = queries.run(fallback_store, "config_points")
@@ -141,9 +194,20 @@ def test_config_points_means_fallbacks_and_exclusions(fallback_store):
     assert sampled["accuracy"] == pytest.approx(np.mean([1, 0, 1 / 3, 2 / 3]))
     assert sampled["latency"] == pytest.approx(np.mean([100.0, 130.0, 160.0]))
     assert rows[("okvqa", "medium", 6, 14)] | {"config_run_id": None} == {
-        "hardware": "h100", "experiment": "exp", "dataset": "okvqa", "tier": "medium", "variant": "medium",
-        "top_k": 6, "num_active_blocks": 14, "n": 0, "accuracy": 0.55, "latency": 210.0,
-        "latency_source": "summary", "excluded": None, "config_run_id": None}
+        "hardware": "h100",
+        "experiment": "exp",
+        "dataset": "okvqa",
+        "tier": "medium",
+        "variant": "medium",
+        "top_k": 6,
+        "num_active_blocks": 14,
+        "n": 0,
+        "accuracy": 0.55,
+        "latency": 210.0,
+        "latency_source": "summary",
+        "excluded": None,
+        "config_run_id": None,
+    }
     assert (rows[("okvqa", "high", 8, 16)]["latency"], rows[("okvqa", "high", 8, 16)]["latency_source"]) == (250.0, "summary")
     assert rows[("okvqa", "high", 4, 12)]["excluded"] == "latency missing"
     assert rows[("okvqa", "high", 6, 12)]["excluded"] == "accuracy <= 0"
@@ -176,8 +240,11 @@ def test_config_points_latency_stage_and_stat(fallback_store, stage, stat, sampl
 def test_frontier_leaves_out_excluded_points(fallback_store):
     frontier = queries.run(fallback_store, "pareto_frontier").records()
     assert [(r["dataset"], r["tier"], r["top_k"], r["latency_source"]) for r in frontier] == [
-        ("okvqa", "low", 4, "samples"), ("okvqa", "medium", 6, "summary"), ("okvqa", "high", 8, "summary"),
-        ("text-vqa", "low", 4, "samples")]
+        ("okvqa", "low", 4, "samples"),
+        ("okvqa", "medium", 6, "summary"),
+        ("okvqa", "high", 8, "summary"),
+        ("text-vqa", "low", 4, "samples"),
+    ]
     assert all(r["excluded"] is None for r in frontier)
 
 
@@ -186,14 +253,14 @@ def test_frontier_leaves_out_excluded_points(fallback_store):
 TIES = [
     # (dataset, tier, top_k, accuracy, latency)
     ("d", "low", 4, 0.5, 100.0),
-    ("d", "low", 6, 0.5, 100.0),     # exact duplicate of the first: both stay
-    ("d", "low", 8, 0.5, 120.0),     # as accurate, slower: dominated
+    ("d", "low", 6, 0.5, 100.0),  # exact duplicate of the first: both stay
+    ("d", "low", 8, 0.5, 120.0),  # as accurate, slower: dominated
     ("d", "medium", 4, 0.4, 100.0),  # as fast, less accurate: dominated
     ("d", "high", 8, 0.7, 150.0),
-    ("d", "high", 6, 0.7, 150.0),    # duplicate
+    ("d", "high", 6, 0.7, 150.0),  # duplicate
     ("d", "medium", 8, 0.6, 150.0),  # dominated by both 0.7 @ 150
-    ("one", "low", 4, 0.25, 80.0),   # a one-point dataset
-    ("none", "low", 4, 0.0, 90.0),   # a dataset whose only point is left out
+    ("one", "low", 4, 0.25, 80.0),  # a one-point dataset
+    ("none", "low", 4, 0.0, 90.0),  # a dataset whose only point is left out
 ]
 
 
@@ -202,8 +269,14 @@ def ties_store(tmp_path_factory):
     path = tmp_path_factory.mktemp("ties") / "ties.duckdb"
     con = new_store(path)
     for dataset, tier, top_k, accuracy, latency in TIES:
-        add_config_run(con, dataset=dataset, tier=tier, top_k=top_k, blocks=16,
-                       samples={"accuracy": [accuracy, accuracy], "T_total": [latency, latency]})
+        add_config_run(
+            con,
+            dataset=dataset,
+            tier=tier,
+            top_k=top_k,
+            blocks=16,
+            samples={"accuracy": [accuracy, accuracy], "T_total": [latency, latency]},
+        )
     con.close()
     con = connect(path)
     yield con
@@ -213,9 +286,12 @@ def ties_store(tmp_path_factory):
 def test_frontier_with_ties_keeps_exact_duplicates(ties_store):
     rows = queries.run(ties_store, "pareto_frontier").records()
     assert [(r["dataset"], r["tier"], r["top_k"], r["accuracy"], r["latency"]) for r in rows] == [
-        ("d", "low", 4, 0.5, 100.0), ("d", "low", 6, 0.5, 100.0),
-        ("d", "high", 6, 0.7, 150.0), ("d", "high", 8, 0.7, 150.0),
-        ("one", "low", 4, 0.25, 80.0)]
+        ("d", "low", 4, 0.5, 100.0),
+        ("d", "low", 6, 0.5, 100.0),
+        ("d", "high", 6, 0.7, 150.0),
+        ("d", "high", 8, 0.7, 150.0),
+        ("one", "low", 4, 0.25, 80.0),
+    ]
 
 
 @pytest.mark.parametrize("ref", ["pareto_frontier", "frontier_summary"])
@@ -242,12 +318,48 @@ def test_runs_holding_the_same_accuracies_in_another_order_tie_exactly(tmp_path,
 def test_frontier_summary_with_ties_one_point_and_no_point(ties_store):
     rows = queries.run(ties_store, "frontier_summary").records()
     assert rows == [
-        {"dataset": "d", "n_points": 4, "hi_accuracy": 0.7, "hi_latency": 150.0, "hi_tier": "high", "hi_top_k": 6,
-         "hi_blocks": 16, "lo_accuracy": 0.5, "lo_latency": 100.0, "lo_tier": "low", "lo_top_k": 4, "lo_blocks": 16},
-        {"dataset": "none", "n_points": 0, "hi_accuracy": None, "hi_latency": None, "hi_tier": None, "hi_top_k": None,
-         "hi_blocks": None, "lo_accuracy": None, "lo_latency": None, "lo_tier": None, "lo_top_k": None, "lo_blocks": None},
-        {"dataset": "one", "n_points": 1, "hi_accuracy": 0.25, "hi_latency": 80.0, "hi_tier": "low", "hi_top_k": 4,
-         "hi_blocks": 16, "lo_accuracy": 0.25, "lo_latency": 80.0, "lo_tier": "low", "lo_top_k": 4, "lo_blocks": 16},
+        {
+            "dataset": "d",
+            "n_points": 4,
+            "hi_accuracy": 0.7,
+            "hi_latency": 150.0,
+            "hi_tier": "high",
+            "hi_top_k": 6,
+            "hi_blocks": 16,
+            "lo_accuracy": 0.5,
+            "lo_latency": 100.0,
+            "lo_tier": "low",
+            "lo_top_k": 4,
+            "lo_blocks": 16,
+        },
+        {
+            "dataset": "none",
+            "n_points": 0,
+            "hi_accuracy": None,
+            "hi_latency": None,
+            "hi_tier": None,
+            "hi_top_k": None,
+            "hi_blocks": None,
+            "lo_accuracy": None,
+            "lo_latency": None,
+            "lo_tier": None,
+            "lo_top_k": None,
+            "lo_blocks": None,
+        },
+        {
+            "dataset": "one",
+            "n_points": 1,
+            "hi_accuracy": 0.25,
+            "hi_latency": 80.0,
+            "hi_tier": "low",
+            "hi_top_k": 4,
+            "hi_blocks": 16,
+            "lo_accuracy": 0.25,
+            "lo_latency": 80.0,
+            "lo_tier": "low",
+            "lo_top_k": 4,
+            "lo_blocks": 16,
+        },
     ]
 
 
@@ -255,12 +367,20 @@ def test_budget_lookup_with_ties(ties_store):
     rows = queries.run(ties_store, "budget_lookup", {"budgets": [99.0, 100.0, 149.99, 150.0, 1000.0]}).records()
     got = [(r["budget"], r["dataset"], r["tier"], r["top_k"], r["accuracy"], r["slack"]) for r in rows]
     assert got == [
-        (99.0, "d", None, None, None, None), (99.0, "none", None, None, None, None), (99.0, "one", "low", 4, 0.25, 19.0),
-        (100.0, "d", "low", 4, 0.5, 0.0), (100.0, "none", None, None, None, None), (100.0, "one", "low", 4, 0.25, 20.0),
-        (149.99, "d", "low", 4, 0.5, pytest.approx(49.99)), (149.99, "none", None, None, None, None),
+        (99.0, "d", None, None, None, None),
+        (99.0, "none", None, None, None, None),
+        (99.0, "one", "low", 4, 0.25, 19.0),
+        (100.0, "d", "low", 4, 0.5, 0.0),
+        (100.0, "none", None, None, None, None),
+        (100.0, "one", "low", 4, 0.25, 20.0),
+        (149.99, "d", "low", 4, 0.5, pytest.approx(49.99)),
+        (149.99, "none", None, None, None, None),
         (149.99, "one", "low", 4, 0.25, pytest.approx(69.99)),
-        (150.0, "d", "high", 6, 0.7, 0.0), (150.0, "none", None, None, None, None), (150.0, "one", "low", 4, 0.25, 70.0),
-        (1000.0, "d", "high", 6, 0.7, 850.0), (1000.0, "none", None, None, None, None),
+        (150.0, "d", "high", 6, 0.7, 0.0),
+        (150.0, "none", None, None, None, None),
+        (150.0, "one", "low", 4, 0.25, 70.0),
+        (1000.0, "d", "high", 6, 0.7, 850.0),
+        (1000.0, "none", None, None, None, None),
         (1000.0, "one", "low", 4, 0.25, 920.0),
     ]
 
@@ -297,7 +417,7 @@ POINTS = st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), ACCURACIES, LATENC
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(points=POINTS, summary_ids=st.sets(st.integers(0, 24)), extra_budgets=st.lists(st.floats(0.5, 450.0), max_size=4))
 def test_frontier_summary_range_and_lookup_match_brute_force(memory_store, points, summary_ids, extra_budgets):
-    points = [(i, d, a, l) for i, (d, a, l) in enumerate(points)]
+    points = [(i, d, a, lat) for i, (d, a, lat) in enumerate(points)]
     load_points(memory_store, points, from_summary=summary_ids)
     expected = brute_frontier(points)
     datasets = sorted({p[1] for p in points})
@@ -389,8 +509,14 @@ def test_budget_rounding_matches_exact_decimal_arithmetic(memory_store, data, st
 
 @pytest.mark.parametrize(
     ("bound", "step", "lower"),
-    [(170.0, "10", 170.0), (166.49, "10", 170.0), (170.0001, "10", 180.0),
-     (2.1, "0.3", 2.1), (4.2, "0.7", 4.2), (0.07, "0.01", 0.07)],
+    [
+        (170.0, "10", 170.0),
+        (166.49, "10", 170.0),
+        (170.0001, "10", 180.0),
+        (2.1, "0.3", 2.1),
+        (4.2, "0.7", 4.2),
+        (0.07, "0.01", 0.07),
+    ],
 )
 def test_a_bound_on_the_step_stays_there(memory_store, bound, step, lower):
     load_points(memory_store, [(1, "a", 0.5, bound)])

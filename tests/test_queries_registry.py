@@ -9,9 +9,9 @@ from importlib import resources
 import pytest
 
 from budgetdb import queries
+from budgetdb.errors import BudgetdbError
 from budgetdb.queries import registry
 from budgetdb.queries.coerce import coerce_value
-from budgetdb.errors import BudgetdbError
 
 FILTERS = ("hardware", "experiment", "dataset")
 ISSUE_QUERIES = {
@@ -149,9 +149,15 @@ def test_bind_fills_defaults_and_coerces_cli_strings():
     spec = queries.get("budget_lookup")
     bound = queries.bind(spec, {"dataset": "okvqa,text-vqa", "step": "5", "budgets": "170, 200.5", "hardware": ""})
     assert bound == {
-        "hardware": None, "experiment": None, "dataset": ["okvqa", "text-vqa"],
-        "latency_stage": "T_total", "latency_stat": "mean",
-        "step": 5.0, "coarse_step": 50.0, "num": 10, "budgets": [170.0, 200.5],
+        "hardware": None,
+        "experiment": None,
+        "dataset": ["okvqa", "text-vqa"],
+        "latency_stage": "T_total",
+        "latency_stat": "mean",
+        "step": 5.0,
+        "coarse_step": 50.0,
+        "num": 10,
+        "budgets": [170.0, 200.5],
     }
     python_values = queries.bind(spec, {"dataset": ["okvqa"], "step": 5, "budgets": (170, 200)})
     assert python_values["dataset"] == ["okvqa"] and python_values["step"] == 5.0
@@ -173,9 +179,17 @@ def test_unknown_param_and_bad_values_say_what_is_valid():
 @pytest.mark.parametrize(
     ("value", "type_", "expected"),
     [
-        ("", "DOUBLE", None), ("", "VARCHAR[]", None), ("2.50", "DOUBLE", 2.5), ("7", "INTEGER", 7),
-        ("7.0", "INTEGER", 7), (7, "DOUBLE", 7.0), ("a,b", "VARCHAR[]", ["a", "b"]), ("[1, 2]", "DOUBLE[]", [1.0, 2.0]),
-        (3, "INTEGER[]", [3]), ("true", "BOOLEAN", True), ("x y", "VARCHAR", "x y"),
+        ("", "DOUBLE", None),
+        ("", "VARCHAR[]", None),
+        ("2.50", "DOUBLE", 2.5),
+        ("7", "INTEGER", 7),
+        ("7.0", "INTEGER", 7),
+        (7, "DOUBLE", 7.0),
+        ("a,b", "VARCHAR[]", ["a", "b"]),
+        ("[1, 2]", "DOUBLE[]", [1.0, 2.0]),
+        (3, "INTEGER[]", [3]),
+        ("true", "BOOLEAN", True),
+        ("x y", "VARCHAR", "x y"),
     ],
 )
 def test_coerce_value(value, type_, expected):
@@ -189,9 +203,9 @@ def test_coerce_value_refuses(value, type_):
 
 
 def test_every_query_returns_its_declared_columns_even_on_an_empty_store(tmp_path):
-    from builders import new_store
-
     from budgetdb import connect
+
+    from builders import new_store
 
     new_store(tmp_path / "empty.duckdb").close()
     con = connect(tmp_path / "empty.duckdb")
@@ -199,13 +213,13 @@ def test_every_query_returns_its_declared_columns_even_on_an_empty_store(tmp_pat
         result = queries.run(con, spec.ref)
         assert result.columns == list(spec.returns), spec.ref
         assert result.params == queries.bind(spec, {})
-        assert result.records() == [dict(zip(result.columns, row)) for row in result.rows]
+        assert result.records() == [dict(zip(result.columns, row, strict=True)) for row in result.rows]
 
 
 def test_a_check_inside_the_sql_becomes_a_query_error(tmp_path):
-    from builders import new_store
-
     from budgetdb import connect
+
+    from builders import new_store
 
     new_store(tmp_path / "s.duckdb").close()
     with pytest.raises(queries.QueryRunError, match="budget_range@v2 failed: .*step must be > 0"):

@@ -5,13 +5,23 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from seed_fixture import N_SAMPLES, prefill_values
 
 from budgetdb import connect, queries
 
+from seed_fixture import N_SAMPLES, prefill_values
+
 # Written down from the seed (latency_budget_analysis.md), not computed.
-PREFILL_PRINTED = {"min": "68.7", "p5": "102.3", "p25": "119.7", "p50": "135.0", "p75": "151.7",
-                   "p95": "175.3", "max": "607.7", "mean": "136.3", "std": "22.2"}
+PREFILL_PRINTED = {
+    "min": "68.7",
+    "p5": "102.3",
+    "p25": "119.7",
+    "p50": "135.0",
+    "p75": "151.7",
+    "p95": "175.3",
+    "max": "607.7",
+    "mean": "136.3",
+    "std": "22.2",
+}
 FRONTIER_PRINTED = {
     # dataset: (points, hi "acc @ lat", hi config, lo "acc @ lat", lo config)
     "text-vqa": (14, "0.7680 @ 371.52", ("high", 8, 16), "0.3778 @ 218.56", ("low", 4, 12)),
@@ -30,7 +40,7 @@ def con(seed_store):
 def test_the_raw_prefill_values_print_as_the_seed(seed_store):
     values = prefill_values()
     assert len(values) == N_SAMPLES == 1_638_588
-    figures = dict(zip(("p5", "p25", "p50", "p75", "p95"), np.percentile(values, [5, 25, 50, 75, 95])))
+    figures = dict(zip(("p5", "p25", "p50", "p75", "p95"), np.percentile(values, [5, 25, 50, 75, 95]), strict=True))
     figures.update(min=values.min(), max=values.max(), mean=values.mean(), std=values.std())
     assert {k: f"{v:.1f}" for k, v in figures.items()} == PREFILL_PRINTED
 

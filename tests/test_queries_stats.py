@@ -6,9 +6,10 @@ import math
 
 import numpy as np
 import pytest
-from builders import add_config_run, new_store
 
 from budgetdb import connect, queries
+
+from builders import add_config_run, new_store
 
 STAGES = ("T_vision_total", "T_LLM_prefill", "T_LLM_decode", "T_total", "T_decode_per_token")
 NAN = math.nan
@@ -56,11 +57,20 @@ def store(tmp_path_factory):
     path = tmp_path_factory.mktemp("stats") / "stats.duckdb"
     con = new_store(path)
     for (hardware, experiment, dataset, tier, top_k, blocks), columns in RUNS.items():
-        add_config_run(con, hardware=hardware, experiment=experiment, dataset=dataset, tier=tier,
-                       top_k=top_k, blocks=blocks, samples=columns)
+        add_config_run(
+            con, hardware=hardware, experiment=experiment, dataset=dataset, tier=tier, top_k=top_k, blocks=blocks, samples=columns
+        )
     hardware, experiment, dataset, tier, top_k, blocks = ZERO_SAMPLE_RUN
-    add_config_run(con, hardware=hardware, experiment=experiment, dataset=dataset, tier=tier,
-                   top_k=top_k, blocks=blocks, summary=ZERO_SAMPLE_SUMMARY)
+    add_config_run(
+        con,
+        hardware=hardware,
+        experiment=experiment,
+        dataset=dataset,
+        tier=tier,
+        top_k=top_k,
+        blocks=blocks,
+        summary=ZERO_SAMPLE_SUMMARY,
+    )
     con.close()
     con = connect(path)
     yield con
@@ -92,7 +102,7 @@ def test_prefill_stats_is_numpy_on_the_valid_raw_values(store, scope):
     row = queries.run(store, "prefill_stats", scope).records()[0]
     assert row["n"] == len(values)
     assert row["n_missing"] == len(everything) - len(values)
-    expected = dict(zip(("p5", "p25", "p50", "p75", "p95"), np.percentile(values, [5, 25, 50, 75, 95])))
+    expected = dict(zip(("p5", "p25", "p50", "p75", "p95"), np.percentile(values, [5, 25, 50, 75, 95]), strict=True))
     expected.update(min=values.min(), max=values.max(), mean=values.mean(), std=np.std(values))
     for key, value in expected.items():
         assert row[key] == pytest.approx(value, rel=1e-12), key
@@ -122,7 +132,9 @@ def test_decode_stats_is_numpy_on_the_valid_raw_values(store):
 
 def test_latency_stats_per_run_and_stage(store):
     rows = queries.run(store, "latency_stats").records()
-    by_key = {(r["hardware"], r["experiment"], r["dataset"], r["tier"], r["top_k"], r["num_active_blocks"], r["stage"]): r for r in rows}
+    by_key = {
+        (r["hardware"], r["experiment"], r["dataset"], r["tier"], r["top_k"], r["num_active_blocks"], r["stage"]): r for r in rows
+    }
     assert len(rows) == (len(RUNS) + 1) * len(STAGES)
     for run, columns in RUNS.items():
         for stage in STAGES:

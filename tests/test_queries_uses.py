@@ -7,10 +7,11 @@ import hashlib
 import re
 
 import pytest
-from builders import add_config_run, new_store
 
 from budgetdb import connect, queries
 from budgetdb.queries import registry, runner
+
+from builders import add_config_run, new_store
 
 PARAMS = {
     "dataset": "-- param: dataset VARCHAR[] = NULL -- only these datasets\n",
@@ -42,6 +43,7 @@ def base():
 
 
 # ---------------------------------------------------------------- load time
+
 
 def test_uses_are_parsed_as_pinned_refs():
     top = spec("top", "SELECT dataset FROM base JOIN middle USING (dataset)", uses="base@v1, middle@v1")
@@ -137,10 +139,26 @@ def test_a_dependency_the_sql_never_reads_is_refused():
 
 def test_packaged_closures_run_dependencies_first_and_once():
     assert [s.ref for s in queries.closure("budget_lookup@v1")] == [
-        "config_points@v1", "pareto_frontier@v1", "frontier_summary@v1", "prefill_stats@v1", "budget_range@v1", "budget_lookup@v1"]
+        "config_points@v1",
+        "pareto_frontier@v1",
+        "frontier_summary@v1",
+        "prefill_stats@v1",
+        "budget_range@v1",
+        "budget_lookup@v1",
+    ]
     assert [s.ref for s in queries.closure("budget_lookup")] == [
-        "config_points@v2", "pareto_frontier@v2", "frontier_summary@v2", "prefill_stats@v1", "budget_range@v2", "budget_lookup@v2"]
-    assert [s.ref for s in queries.closure("frontier_summary")] == ["config_points@v2", "pareto_frontier@v2", "frontier_summary@v2"]
+        "config_points@v2",
+        "pareto_frontier@v2",
+        "frontier_summary@v2",
+        "prefill_stats@v1",
+        "budget_range@v2",
+        "budget_lookup@v2",
+    ]
+    assert [s.ref for s in queries.closure("frontier_summary")] == [
+        "config_points@v2",
+        "pareto_frontier@v2",
+        "frontier_summary@v2",
+    ]
     assert [s.ref for s in queries.closure("config_points")] == ["config_points@v2"]
     for top in queries.list_queries():
         order = [s.ref for s in queries.closure(top.ref)]
@@ -152,16 +170,35 @@ def test_packaged_closures_run_dependencies_first_and_once():
 
 # ---------------------------------------------------------------- running
 
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     path = tmp_path_factory.mktemp("uses") / "uses.duckdb"
     con = new_store(path)
-    add_config_run(con, dataset="okvqa", tier="low", top_k=4, blocks=12,
-                   samples={"accuracy": [1, 0], "T_total": [150.0, 170.0], "T_LLM_prefill": [90.0, 110.0]})
-    add_config_run(con, dataset="okvqa", tier="high", top_k=8, blocks=16,
-                   samples={"accuracy": [1, 1], "T_total": [250.0, 270.0], "T_LLM_prefill": [120.0, 130.0]})
-    add_config_run(con, dataset="text-vqa", tier="low", top_k=4, blocks=12,
-                   samples={"accuracy": [0, 0], "T_total": [200.0, 210.0], "T_LLM_prefill": [100.0, 105.0]})
+    add_config_run(
+        con,
+        dataset="okvqa",
+        tier="low",
+        top_k=4,
+        blocks=12,
+        samples={"accuracy": [1, 0], "T_total": [150.0, 170.0], "T_LLM_prefill": [90.0, 110.0]},
+    )
+    add_config_run(
+        con,
+        dataset="okvqa",
+        tier="high",
+        top_k=8,
+        blocks=16,
+        samples={"accuracy": [1, 1], "T_total": [250.0, 270.0], "T_LLM_prefill": [120.0, 130.0]},
+    )
+    add_config_run(
+        con,
+        dataset="text-vqa",
+        tier="low",
+        top_k=4,
+        blocks=12,
+        samples={"accuracy": [0, 0], "T_total": [200.0, 210.0], "T_LLM_prefill": [100.0, 105.0]},
+    )
     con.close()
     return path
 
@@ -194,13 +231,19 @@ def test_each_dependency_runs_once_into_a_temp_table_then_is_dropped(store):
     assert temp_tables(con) == []
     # okvqa: low 4/12 0.5 @ 160 ms, high 8/16 1.0 @ 260 ms; text-vqa has no frontier point (accuracy 0)
     assert [(r["budget"], r["dataset"], r["top_k"], r["slack"]) for r in result.records()] == [
-        (160.0, "okvqa", 4, 0.0), (160.0, "text-vqa", None, None), (260.0, "okvqa", 8, 0.0), (260.0, "text-vqa", None, None)]
+        (160.0, "okvqa", 4, 0.0),
+        (160.0, "text-vqa", None, None),
+        (260.0, "okvqa", 8, 0.0),
+        (260.0, "text-vqa", None, None),
+    ]
     con.close()
 
 
 def test_temp_tables_are_gone_after_a_failing_dependency(store):
     con = connect(store)
-    with pytest.raises(queries.QueryRunError, match=r"^budget_lookup@v2 failed in budget_range@v2, a query it uses: .*step must be > 0"):
+    with pytest.raises(
+        queries.QueryRunError, match=r"^budget_lookup@v2 failed in budget_range@v2, a query it uses: .*step must be > 0"
+    ):
         queries.run(con, "budget_lookup", {"step": 0})
     assert temp_tables(con) == []
     assert queries.run(con, "frontier_summary").records()[0]["n_points"] == 2  # the names are free again
@@ -210,8 +253,11 @@ def test_temp_tables_are_gone_after_a_failing_dependency(store):
 @pytest.fixture
 def synthetic(monkeypatch):
     """The runner sees `base` and two queries that use it instead of the packaged queries."""
-    sees = spec("sees", "SELECT dataset, (SELECT list(table_name) FROM duckdb_tables() WHERE temporary) AS temps FROM base",
-                uses="base@v1")
+    sees = spec(
+        "sees",
+        "SELECT dataset, (SELECT list(table_name) FROM duckdb_tables() WHERE temporary) AS temps FROM base",
+        uses="base@v1",
+    )
     fails = spec("fails", "SELECT dataset, error('boom ' || dataset) FROM base", uses="base@v1")
     linked = registry.link([base(), sees, fails])
     monkeypatch.setattr(runner, "load_all", lambda: linked)
@@ -238,7 +284,9 @@ def test_temp_tables_are_gone_after_the_query_itself_fails(synthetic, store):
 def test_a_temp_table_of_the_same_name_is_refused_and_left_alone(store):
     con = connect(store)
     con.execute("CREATE TEMP TABLE config_points AS SELECT 42 AS answer")
-    with pytest.raises(queries.QueryRunError, match=r"^pareto_frontier@v2 failed in config_points@v2, a query it uses: .*already exists"):
+    with pytest.raises(
+        queries.QueryRunError, match=r"^pareto_frontier@v2 failed in config_points@v2, a query it uses: .*already exists"
+    ):
         queries.run(con, "pareto_frontier")
     assert con.execute("SELECT answer FROM config_points").fetchall() == [(42,)]
     con.close()

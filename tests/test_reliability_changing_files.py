@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import budgetdb.store.ingest as ingest_module
+
 from ingest_support import file_name, load, make, open_rw, outcomes, refuse_to_open, run, write_json
 from reliability_support import assert_whole, disk_state, disk_versions
 
@@ -23,8 +24,9 @@ CONFIGS = ((4, 12), (6, 12), (8, 12))
 def tree(tmp_path):
     hw_root = tmp_path / "core_exp_h100"
     for i, (top_k, blocks) in enumerate(CONFIGS):
-        write_json(hw_root / DATASET / file_name(DATASET, "low", 2, top_k, blocks),
-                   make(DATASET, "low", top_k, blocks, n=3, seed=i))
+        write_json(
+            hw_root / DATASET / file_name(DATASET, "low", 2, top_k, blocks), make(DATASET, "low", top_k, blocks, n=3, seed=i)
+        )
     return hw_root
 
 
@@ -42,8 +44,8 @@ def _rewrite_same_size(path: Path) -> None:
     """Other values, same length, a later mtime (a same-tick rewrite is not detectable: docs/reliability.md)."""
     data = path.read_bytes()
     at = data.index(b'"T_total": ') + len(b'"T_total": ')
-    digit = data[at:at + 1]
-    path.write_bytes(data[:at] + (b"9" if digit != b"9" else b"8") + data[at + 1:])
+    digit = data[at : at + 1]
+    path.write_bytes(data[:at] + (b"9" if digit != b"9" else b"8") + data[at + 1 :])
     later = path.stat().st_mtime + 5
     os.utime(path, (later, later))
 
@@ -73,6 +75,7 @@ def _hook(monkeypatch, moment: str, change) -> list:
             found = real(paths, *args, **kwargs)
             once(_victim(Path(paths[0])))
             return found
+
         monkeypatch.setattr(ingest_module, "discover", listing)
     elif moment == "after_hashing":
         real = ingest_module._fingerprint
@@ -82,6 +85,7 @@ def _hook(monkeypatch, moment: str, change) -> list:
             if Path(path).name == _victim(Path(path).parents[1]).name:
                 once(Path(path))
             return result
+
         monkeypatch.setattr(ingest_module, "_fingerprint", hashing)
     else:
         real = ingest_module._Run._check_unchanged
@@ -91,6 +95,7 @@ def _hook(monkeypatch, moment: str, change) -> list:
                 if Path(candidate.path).name == _victim(Path(candidate.root)).name:
                     once(Path(candidate.path))
             return real(self, unit)
+
         monkeypatch.setattr(ingest_module._Run, "_check_unchanged", before_commit)
     return done
 
@@ -112,8 +117,12 @@ def test_a_file_changing_under_ingest_fails_alone_and_the_next_run_settles(tree,
     outcome, reason = got[str(victim)]
     assert outcome == "failed" and reason and "\n" not in reason, (outcome, reason)
     # nothing of the victim is stored: neither the bytes it had nor the ones it got
-    assert con.execute("SELECT count(*) FROM sample_records JOIN file_records USING (file_id) WHERE path = $p",
-                       {"p": str(victim)}).fetchone()[0] == 0
+    assert (
+        con.execute(
+            "SELECT count(*) FROM sample_records JOIN file_records USING (file_id) WHERE path = $p", {"p": str(victim)}
+        ).fetchone()[0]
+        == 0
+    )
     assert con.execute("SELECT count(*) FROM samples").fetchone()[0] == 3 * (len(CONFIGS) - 1)
 
     again = run(con, tree)
@@ -151,8 +160,10 @@ def test_a_stored_file_changing_under_ingest_keeps_its_stored_version(tree, monk
     outcome, reason = outcomes(run(con, tree))[str(victim)]
     monkeypatch.undo()
     assert outcome == "failed" and "kept" in reason, reason
-    stored = con.execute("SELECT T_total FROM sample_records JOIN file_records USING (file_id) WHERE path = $p "
-                         "ORDER BY ordinal", {"p": str(victim)}).fetchall()
+    stored = con.execute(
+        "SELECT T_total FROM sample_records JOIN file_records USING (file_id) WHERE path = $p ORDER BY ordinal",
+        {"p": str(victim)},
+    ).fetchall()
     assert [r[0] for r in stored] == [s["T_total"] for s in old["per_sample_results"]]
     assert outcomes(run(con, tree))[str(victim)] == ("updated", None)
     assert_whole(con, [disk_state(tree)], disk_versions(tree))

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from budgetdb.cli.app import app
 from budgetdb import demo
-from budgetdb.store import open_store
+from budgetdb.cli.app import app
 from budgetdb.errors import StoreBusyError
+from budgetdb.store import open_store
+
 from ingest_support import open_rw, run, store_digest
 from reliability_support import CLI, assert_whole, disk_state, disk_versions
 
@@ -72,8 +73,12 @@ class _Holder:
 
     def __init__(self, tree: Path, db: Path):
         self.gate = db.with_name(db.name + ".gate")
-        self.proc = subprocess.Popen([sys.executable, "-c", _PAUSED_INGEST, str(tree), str(db), str(self.gate)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _PAUSED_INGEST, str(tree), str(db), str(self.gate)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         line = self.proc.stdout.readline().strip()
         assert line == "holding", self.proc.stderr.read()[-2000:]
         self.pid = self.proc.pid
@@ -133,8 +138,9 @@ def test_with_wait_a_second_ingest_and_every_reader_wait_then_succeed(tmp_path, 
     waiters = {}
     try:
         for name, args in {"ingest": ["ingest", str(second), "--format", "json"], **READERS}.items():
-            waiters[name] = subprocess.Popen([*CLI, *args, "--db", str(db), "--wait", "60"],
-                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            waiters[name] = subprocess.Popen(
+                [*CLI, *args, "--db", str(db), "--wait", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
         time.sleep(1.5)
         assert {name: w.poll() for name, w in waiters.items()} == dict.fromkeys(waiters), "a command did not wait"
         holder.release()
@@ -145,7 +151,7 @@ def test_with_wait_a_second_ingest_and_every_reader_wait_then_succeed(tmp_path, 
             if w.poll() is None:
                 w.kill()
                 w.communicate()
-    for name, (out, err) in results.items():
+    for name, (_, err) in results.items():
         assert waiters[name].returncode == 0, (name, err[-2000:])
         assert "Traceback" not in err
     assert json.loads(results["ingest"][0])[0]["files_failed"] == 0

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 
 from budgetdb import demo
-from budgetdb.store import open_store
 from budgetdb.errors import SchemaError, StoreNotFoundError
+from budgetdb.store import open_store
+
 from ingest_support import file_name, load, make, open_rw, run, store_digest, write_json
 from reliability_support import Forker, assert_whole, disk_state, disk_versions
-
 
 # about 4 demo files (7-8 KB each) per transaction: some 15 commits per run
 SMALL_BATCH = 30_000
@@ -45,8 +45,16 @@ def _opens_read_only(db: Path) -> None:
         assert "schema version 0" in str(exc) and "budgetdb ingest" in str(exc)  # killed while creating it
 
 
-def _kill_many(tmp_path: Path, hw_root: Path, start_store: Path | None, kills: int, seed: int,
-               allowed: list[dict], versions: dict, batch_bytes: int | None = SMALL_BATCH) -> list[int]:
+def _kill_many(
+    tmp_path: Path,
+    hw_root: Path,
+    start_store: Path | None,
+    kills: int,
+    seed: int,
+    allowed: list[dict],
+    versions: dict,
+    batch_bytes: int | None = SMALL_BATCH,
+) -> list[int]:
     """SIGKILL `kills` ingest runs at stratified random moments over [0, an uninterrupted run's
     duration]; check each store, then finish it with an in-process ingest.
 
@@ -72,8 +80,8 @@ def _kill_many(tmp_path: Path, hw_root: Path, start_store: Path | None, kills: i
         con.close()
         # the median of three runs: one slow (first, cold) run would push the later kills past the end
         durations = [whole["seconds"]] + [
-            forker.run(*_ingest_args(hw_root, fresh(f"timing{t}.duckdb")), batch_bytes=batch_bytes)["seconds"]
-            for t in range(2)]
+            forker.run(*_ingest_args(hw_root, fresh(f"timing{t}.duckdb")), batch_bytes=batch_bytes)["seconds"] for t in range(2)
+        ]
         duration = sorted(durations)[len(durations) // 2]
         runs_before = 0
         if start_store is not None:
@@ -138,8 +146,9 @@ def _update_scenario(tmp_path: Path):
     merged = sorted(p for p in hw_root.rglob("*.json") if "_rank" not in p.name and "topk" in p.name and p != leftover)
     for i, path in enumerate(merged[:40:5]):  # rewritten with other samples
         body = load(path)
-        write_json(path, make(path.parent.name, body["tier"], body["top_k"], body["num_active_blocks"], n=2 + i % 5,
-                              seed=100 + i))
+        write_json(
+            path, make(path.parent.name, body["tier"], body["top_k"], body["num_active_blocks"], n=2 + i % 5, seed=100 + i)
+        )
     moved = merged[41]  # its body now says another top_k: it leaves one config run for another
     body = load(moved)
     body["top_k"] = 11
@@ -187,5 +196,7 @@ def test_two_hundred_kills(tmp_path, scenario):
         hw_root, start, allowed, versions = _update_scenario(tmp_path)
     held = _kill_many(tmp_path, hw_root, start, 200, seed=4, allowed=allowed, versions=versions)
     changed = sum(allowed[0].get(key) != state for key, state in allowed[-1].items())
-    print(f"\n{scenario}: of {changed} config runs the run changes, after each of 200 kills this many were new: "
-          f"{dict(sorted(Counter(held).items()))}")
+    print(
+        f"\n{scenario}: of {changed} config runs the run changes, after each of 200 kills this many were new: "
+        f"{dict(sorted(Counter(held).items()))}"
+    )

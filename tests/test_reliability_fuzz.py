@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from budgetdb.store.rebuild import rebuild_result
+
 from ingest_support import file_name, json_diff, make, open_rw, outcomes, run, write_json
 
 DATASET = "okvqa"
@@ -35,8 +36,10 @@ class _Store:
 
     def __init__(self, root: Path):
         hw_root = root / "core_exp_h100"
-        self.others = [write_json(hw_root / DATASET / file_name(DATASET, "low", 2, k, 12), make(DATASET, "low", k, 12, n=3, seed=k))
-                       for k in (4, 6, 8)]
+        self.others = [
+            write_json(hw_root / DATASET / file_name(DATASET, "low", 2, k, 12), make(DATASET, "low", k, 12, n=3, seed=k))
+            for k in (4, 6, 8)
+        ]
         self.path = hw_root / DATASET / file_name(DATASET, "high", 11, 8, 16)
         self.con = open_rw(root / "s.duckdb")
         run(self.con, hw_root)
@@ -48,7 +51,9 @@ class _Store:
         for table, order in (("file_records", "file_id"), ("sample_records", "file_id, ordinal")):
             rows = self.con.execute(
                 f"SELECT * FROM {table} WHERE file_id IN (SELECT file_id FROM file_records WHERE list_contains($p, path)) "
-                f"ORDER BY {order}", {"p": [str(p) for p in self.others]}).fetchall()
+                f"ORDER BY {order}",
+                {"p": [str(p) for p in self.others]},
+            ).fetchall()
             digest.update(repr(rows).encode())
         return digest.hexdigest()
 
@@ -70,8 +75,9 @@ class _Store:
         elif outcome == "skipped":
             assert expected is not _INVALID, "skipped a file json.loads cannot read"
             assert isinstance(expected, dict), expected
-            assert not (isinstance(expected.get("per_sample_results"), list)
-                        or {"top_k", "num_active_blocks"} <= expected.keys()), "skipped a configuration result"
+            assert not (
+                isinstance(expected.get("per_sample_results"), list) or {"top_k", "num_active_blocks"} <= expected.keys()
+            ), "skipped a configuration result"
         else:
             assert outcome in ("new", "updated", "unchanged"), (outcome, reason)
             assert expected is not _INVALID, f"stored a file json.loads cannot read ({outcome})"
@@ -98,12 +104,18 @@ def store(tmp_path_factory):
 
 _text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
 _floats = st.one_of(st.floats(), st.sampled_from([0.0, -0.0, 1e308, -1e-308, 5e-324, 3_600_000.5]))
-_scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), _floats, _text)
-_any = st.recursive(_scalars, lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_text, inner, max_size=3)),
-                    max_leaves=8)
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), _floats, _text)
+_any = st.recursive(
+    _scalars, lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_text, inner, max_size=3)), max_leaves=8
+)
 # every key the harness writes, plus keys of the older shapes, plus anything
-_KEYS = st.one_of(st.sampled_from(list(make(DATASET, "high", 8, 16, n=1, seed=0)["per_sample_results"][0])
-                                  + ["T_vision_encoder", "T_projector", "input_text_tokens", "Pred", "t_total"]), _text)
+_KEYS = st.one_of(
+    st.sampled_from(
+        list(make(DATASET, "high", 8, 16, n=1, seed=0)["per_sample_results"][0])
+        + ["T_vision_encoder", "T_projector", "input_text_tokens", "Pred", "t_total"]
+    ),
+    _text,
+)
 
 
 def _typical(key: str):
@@ -115,13 +127,13 @@ def _typical(key: str):
     if isinstance(value, bool):
         return st.booleans()
     if isinstance(value, int):
-        return st.integers(-2**63, 2**63 - 1)
+        return st.integers(-(2**63), 2**63 - 1)
     if isinstance(value, float):
         return _floats
     if isinstance(value, str):
         return _text
     if key in ("actual_image_size", "actual_tiling"):
-        return st.one_of(st.none(), st.lists(st.integers(-2**63, 2**63 - 1), max_size=3))
+        return st.one_of(st.none(), st.lists(st.integers(-(2**63), 2**63 - 1), max_size=3))
     if key == "T_decode_per_step":
         return st.lists(st.lists(_floats, max_size=3), max_size=3)
     return _any
@@ -159,6 +171,7 @@ def test_random_sample_records_long(store, records):
 
 # -- random damage to a valid file ---------------------------------------------------------------
 
+
 def _valid_file() -> bytes:
     body = make(DATASET, "high", 8, 16, n=3, seed=2)
     body["per_sample_results"][1]["T_LLM_prefill"] = math.nan  # NaN/Infinity as the harness writes them
@@ -172,9 +185,31 @@ _edit = st.tuples(
     # digit and letter swaps often keep the JSON valid (other numbers, renamed keys, other text)
     st.sampled_from(["digit", "letter", "digit", "letter", "replace", "insert", "delete", "duplicate", "truncate"]),
     st.floats(0, 1, exclude_max=True),
-    st.one_of(st.binary(min_size=1, max_size=4),
-              st.sampled_from([b"NaN", b"-Infinity", b"nan", b"inf", b"null", b"[", b"]", b"{", b"}", b'"', b",", b"\\",
-                               b"\xff", b"\xc3", b"0", b"-", b"1e999", b"true"])),
+    st.one_of(
+        st.binary(min_size=1, max_size=4),
+        st.sampled_from(
+            [
+                b"NaN",
+                b"-Infinity",
+                b"nan",
+                b"inf",
+                b"null",
+                b"[",
+                b"]",
+                b"{",
+                b"}",
+                b'"',
+                b",",
+                b"\\",
+                b"\xff",
+                b"\xc3",
+                b"0",
+                b"-",
+                b"1e999",
+                b"true",
+            ]
+        ),
+    ),
     st.integers(1, 64),
 )
 
@@ -191,15 +226,15 @@ def _damage(data: bytes, edits) -> bytes:
             spots = [i for i, byte in enumerate(data) if byte in alphabet]
             if spots:
                 at = spots[int(where * len(spots))]
-                data = data[:at] + alphabet[length % len(alphabet):][:1] + data[at + 1:]
+                data = data[:at] + alphabet[length % len(alphabet) :][:1] + data[at + 1 :]
         elif kind == "replace":
-            data = data[:at] + chunk + data[at + len(chunk):]
+            data = data[:at] + chunk + data[at + len(chunk) :]
         elif kind == "insert":
             data = data[:at] + chunk + data[at:]
         elif kind == "delete":
-            data = data[:at] + data[at + length:]
+            data = data[:at] + data[at + length :]
         elif kind == "duplicate":
-            data = data[:at + length] + data[at:]
+            data = data[: at + length] + data[at:]
         else:
             data = data[:at]
     return data

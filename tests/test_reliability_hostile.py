@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from budgetdb.cli.app import app
 from budgetdb.store import open_store
 from budgetdb.store.rebuild import rebuild_result
+
 from ingest_support import file_name, json_diff, make, open_rw, outcomes, run, write_json, write_raw
 from reliability_support import CLI
 
@@ -56,6 +57,7 @@ def _lines_naming(stderr: str, path: Path) -> list[str]:
 
 # -- truncated at random offsets -------------------------------------------------------------------
 
+
 def test_files_truncated_at_random_offsets_each_fail_alone(tmp_path):
     hw_root = tmp_path / "core_exp_h100"
     good = _good(hw_root)
@@ -77,6 +79,7 @@ def test_files_truncated_at_random_offsets_each_fail_alone(tmp_path):
 
 # -- strings, objects, booleans where numbers belong ----------------------------------------------
 
+
 def _set(where: str, key: str, value):
     """A result file whose `key` (top level, a sample, or tier_range) holds `value`."""
     body = _body()
@@ -90,12 +93,24 @@ def _set(where: str, key: str, value):
 
 
 WRONG_KINDS = [
-    ("0", "T_total", {"ms": 12.5}), ("2", "T_LLM_prefill", {"ms": 12.5}), ("1", "accuracy", [1.0]),
-    ("1", "output_tokens", "7"), ("0", "T_decode_per_token", True), ("2", "ends_with_eos", "yes"),
-    ("top", "accuracy", {"mean": 0.5}), ("top", "accuracy", "0.5"), ("top", "accuracy", True),
-    ("top", "accuracy_std", [0.1]), ("top", "num_samples", 3.5), ("top", "num_samples", "3"),
-    ("top", "num_total_blocks", "16"), ("top", "active_block_indices", [0, "1"]), ("top", "active_block_indices", 5),
-    ("top", "selected_crops_mean", {}), ("tier_range", "min_crops", "9"), ("tier_range", "max_crops", 15.5),
+    ("0", "T_total", {"ms": 12.5}),
+    ("2", "T_LLM_prefill", {"ms": 12.5}),
+    ("1", "accuracy", [1.0]),
+    ("1", "output_tokens", "7"),
+    ("0", "T_decode_per_token", True),
+    ("2", "ends_with_eos", "yes"),
+    ("top", "accuracy", {"mean": 0.5}),
+    ("top", "accuracy", "0.5"),
+    ("top", "accuracy", True),
+    ("top", "accuracy_std", [0.1]),
+    ("top", "num_samples", 3.5),
+    ("top", "num_samples", "3"),
+    ("top", "num_total_blocks", "16"),
+    ("top", "active_block_indices", [0, "1"]),
+    ("top", "active_block_indices", 5),
+    ("top", "selected_crops_mean", {}),
+    ("tier_range", "min_crops", "9"),
+    ("tier_range", "max_crops", 15.5),
 ]
 
 
@@ -114,12 +129,15 @@ def test_wrong_kinds_where_numbers_belong_fail_that_file_naming_the_field(tmp_pa
         assert len(lines) == 1 and lines[0].startswith("failed: ") and key in lines[0], (path.parent.name, lines)
     con = open_store(db)
     assert dict(con.execute("SELECT path, status FROM files").fetchall()) == {
-        str(good): "ingested", **{str(p): "failed" for p in bad}}
+        str(good): "ingested",
+        **{str(p): "failed" for p in bad},
+    }
     con.close()
     _store_answers(db)
 
 
 # -- negative and absurd latencies: flagged, and missing in the samples view -----------------------
+
 
 def test_negative_infinite_and_absurd_latencies_are_flagged_and_missing_in_the_view(tmp_path):
     hw_root = tmp_path / "core_exp_h100"
@@ -143,8 +161,9 @@ def test_negative_infinite_and_absurd_latencies_are_flagged_and_missing_in_the_v
     latencies = ("T_vision_total", "T_LLM_prefill", "T_LLM_decode", "T_total", "T_decode_per_token")
     query = "SELECT {} FROM {} JOIN files USING (file_id) WHERE path = $p ORDER BY ordinal"
     view = con.execute(query.format(", ".join(f"samples.{c}" for c in latencies), "samples"), {"p": str(path)}).fetchall()
-    table = con.execute(query.format(", ".join(f"sample_records.{c}" for c in latencies), "sample_records"),
-                        {"p": str(path)}).fetchall()
+    table = con.execute(
+        query.format(", ".join(f"sample_records.{c}" for c in latencies), "sample_records"), {"p": str(path)}
+    ).fetchall()
     for i, sample in enumerate(s):
         for j, name in enumerate(latencies):
             written = sample[name]
@@ -158,6 +177,7 @@ def test_negative_infinite_and_absurd_latencies_are_flagged_and_missing_in_the_v
 
 
 # -- NaN, Infinity and -Infinity in every numeric field --------------------------------------------
+
 
 def _numeric_leaves(value, path=()):
     """Paths to every number in a result (the first element of number lists, one middle sample)."""
@@ -217,8 +237,26 @@ def test_nan_and_infinity_in_every_numeric_field_are_stored_faithfully_or_fail_a
 
 # -- nan, inf... (DuckDB's spellings) in free-form values ------------------------------------------
 
-_SPELLINGS = ["nan", "NAN", "-nan", "inf", "-inf", "Inf", "INF", "iNf", "infinity", "-INFINITY", "NaN", "Infinity",
-              "-Infinity", "-NaN", "1e-5", "2E+5", "null", "true"]
+_SPELLINGS = [
+    "nan",
+    "NAN",
+    "-nan",
+    "inf",
+    "-inf",
+    "Inf",
+    "INF",
+    "iNf",
+    "infinity",
+    "-INFINITY",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "-NaN",
+    "1e-5",
+    "2E+5",
+    "null",
+    "true",
+]
 # where the spelling goes, as a replacement of text in the first sample; `X` is the spelling
 _PLACES = {
     "metadata_value": ('"question_id": ', '"x": X, "question_id": '),
@@ -264,6 +302,7 @@ def test_numbers_spelled_nan_or_inf_in_free_form_values_fail_naming_the_key_and_
 
 # -- duplicate keys below the top level ------------------------------------------------------------
 
+
 def test_duplicate_keys_inside_values_are_read_as_json_load_reads_them(tmp_path):
     """Duplicate keys at the top level or in a sample fail (test_ingest_bad_input.py); deeper
     down, in metadata or latency_stats, the last one wins, exactly as Python's json reads it."""
@@ -278,6 +317,7 @@ def test_duplicate_keys_inside_values_are_read_as_json_load_reads_them(tmp_path)
 
 
 # -- a missing or null samples list ----------------------------------------------------------------
+
 
 def test_a_result_without_a_samples_list_rebuilds_without_one_and_null_fails(tmp_path):
     """Found by the fuzz test: a damaged key name left a result with no per_sample_results,
@@ -298,6 +338,7 @@ def test_a_result_without_a_samples_list_rebuilds_without_one_and_null_fails(tmp
 
 
 # -- 100,000-deep nesting inside a sample ----------------------------------------------------------
+
 
 @pytest.mark.parametrize("where", ["metadata", "unknown_key"])
 def test_100k_deep_nesting_inside_a_sample_fails_that_file_only(tmp_path, where):
@@ -320,6 +361,7 @@ def test_100k_deep_nesting_inside_a_sample_fails_that_file_only(tmp_path, where)
 
 
 # -- symlink loops ---------------------------------------------------------------------------------
+
 
 def test_symlink_loops_in_the_tree_are_named_and_never_followed(tmp_path):
     hw_root = tmp_path / "core_exp_h100"
@@ -346,10 +388,12 @@ def test_symlink_loops_in_the_tree_are_named_and_never_followed(tmp_path):
 
 # -- a folder that cannot be listed ------------------------------------------------------------------
 
+
 def _two_datasets(hw_root: Path) -> tuple[Path, Path]:
     kept = _good(hw_root)
-    hidden = write_json(hw_root / "text-vqa" / file_name("text-vqa", "low", 2, 4, 12),
-                        make("text-vqa", "low", 4, 12, n=3, seed=2))
+    hidden = write_json(
+        hw_root / "text-vqa" / file_name("text-vqa", "low", 2, 4, 12), make("text-vqa", "low", 4, 12, n=3, seed=2)
+    )
     return kept, hidden
 
 
@@ -400,6 +444,7 @@ def test_a_folder_without_permissions_is_named_and_its_stored_files_are_not_prun
 
 # -- a name that looks like a result but is not -----------------------------------------------------
 
+
 def test_a_file_named_like_a_result_that_is_not_one_is_skipped_with_a_warning(tmp_path):
     hw_root = tmp_path / "core_exp_h100"
     good = _good(hw_root)
@@ -413,7 +458,10 @@ def test_a_file_named_like_a_result_that_is_not_one_is_skipped_with_a_warning(tm
     assert not _lines_naming(result.stderr, other)  # an ordinary non-result is skipped quietly
     con = open_store(db)
     assert dict(con.execute("SELECT path, status FROM files").fetchall()) == {
-        str(good): "ingested", str(fake): "skipped", str(other): "skipped"}
+        str(good): "ingested",
+        str(fake): "skipped",
+        str(other): "skipped",
+    }
     con.close()
 
 
@@ -438,8 +486,12 @@ def test_a_200_mb_result_file_is_ingested_within_3_gb(tmp_path):
     size = path.stat().st_size
     assert size > 200_000_000, size
     db = tmp_path / "s.duckdb"
-    proc = subprocess.run([sys.executable, "-c", _MEASURED_INGEST, "ingest", str(hw_root), "--db", str(db),
-                           "--format", "json"], capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(
+        [sys.executable, "-c", _MEASURED_INGEST, "ingest", str(hw_root), "--db", str(db), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     peak = int(proc.stderr.rsplit("peak_rss_mb=", 1)[1].split()[0])
     print(f"\n{size / 2**20:.0f} MB file: ingest took {json.loads(proc.stdout)[0]['seconds']} s, peak RSS {peak} MB")

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from budgetdb import queries
+from budgetdb import demo, queries
 from budgetdb.cli.app import app
-from budgetdb import demo
+
 from ingest_support import open_rw, run
 from reliability_support import store_files_sha
 
@@ -33,11 +33,16 @@ def store(tmp_path_factory):
 
 
 def _reading_commands(tmp_path: Path) -> list[list[str]]:
-    commands = [["info"], ["info", "--format", "json"], ["report"], ["report", "--lang", "en"],
-                ["report", "--out", str(tmp_path / "report.md")],
-                ["sql", "SELECT dataset, count(*) FROM samples GROUP BY ALL"],
-                ["sql", "SELECT * FROM config_runs; SELECT * FROM files", "--format", "json"],
-                ["export", "--parquet", str(tmp_path / "parquet")]]
+    commands = [
+        ["info"],
+        ["info", "--format", "json"],
+        ["report"],
+        ["report", "--lang", "en"],
+        ["report", "--out", str(tmp_path / "report.md")],
+        ["sql", "SELECT dataset, count(*) FROM samples GROUP BY ALL"],
+        ["sql", "SELECT * FROM config_runs; SELECT * FROM files", "--format", "json"],
+        ["export", "--parquet", str(tmp_path / "parquet")],
+    ]
     commands += [["query", "run", spec.name, "--format", "csv"] for spec in queries.list_queries()]
     return commands
 
@@ -76,8 +81,9 @@ def test_reading_a_store_with_a_crashed_writers_log_writes_nothing(store, tmp_pa
     assert proc.returncode == -signal.SIGKILL
     assert db.with_name(db.name + ".wal").exists(), "no write-ahead log to test with"
     before, listing = store_files_sha(db), sorted(p.name for p in db.parent.iterdir())
-    seen = CliRunner().invoke(app, ["sql", "SELECT DISTINCT reason FROM files WHERE status = 'skipped'",
-                                    "--db", str(db), "-F", "json"])
+    seen = CliRunner().invoke(
+        app, ["sql", "SELECT DISTINCT reason FROM files WHERE status = 'skipped'", "--db", str(db), "-F", "json"]
+    )
     assert seen.exit_code == 0, seen.output
     assert json.loads(seen.stdout) == [{"reason": "written to the log only"}]
     for args in (["info"], ["report"], ["query", "run", "store_summary"]):
@@ -86,20 +92,23 @@ def test_reading_a_store_with_a_crashed_writers_log_writes_nothing(store, tmp_pa
     _assert_untouched(db, before, listing, "reading a store with a log")
 
 
-@pytest.mark.parametrize("statement", [
-    "CALL checkpoint()",
-    "VACUUM",
-    "PREPARE wipe AS DELETE FROM file_records",
-    "CREATE MACRO twice(x) AS 2 * x",
-    "ALTER VIEW samples RENAME TO old_samples",
-    "INSTALL httpfs",
-    "LOAD json",
-    "DETACH s",
-    "USE memory",
-    "PRAGMA enable_checkpoint_on_shutdown",
-    "WITH gone AS (DELETE FROM file_records RETURNING *) SELECT count(*) FROM gone",
-    "SELECT 1;\nINSERT INTO schema_version VALUES (99, now())",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "CALL checkpoint()",
+        "VACUUM",
+        "PREPARE wipe AS DELETE FROM file_records",
+        "CREATE MACRO twice(x) AS 2 * x",
+        "ALTER VIEW samples RENAME TO old_samples",
+        "INSTALL httpfs",
+        "LOAD json",
+        "DETACH s",
+        "USE memory",
+        "PRAGMA enable_checkpoint_on_shutdown",
+        "WITH gone AS (DELETE FROM file_records RETURNING *) SELECT count(*) FROM gone",
+        "SELECT 1;\nINSERT INTO schema_version VALUES (99, now())",
+    ],
+)
 def test_sql_refuses_every_statement_that_is_not_a_read(store, statement):
     before, listing = store_files_sha(store), sorted(p.name for p in store.parent.iterdir())
     result = CliRunner().invoke(app, ["sql", statement, "--db", str(store)])

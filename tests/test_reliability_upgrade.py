@@ -13,8 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from budgetdb.cli.app import app
-from budgetdb.store import migrations, open_store
 from budgetdb.errors import SchemaError
+from budgetdb.store import migrations, open_store
+
 from ingest_support import file_name, first_column, make, open_rw, run, store_digest, write_json
 
 

@@ -6,23 +6,41 @@ import subprocess
 import sys
 
 import pytest
-from cli_support import imports
-from report_helpers import run, store_with
 from typer.testing import CliRunner
 
 from budgetdb.cli.app import app
 
-OPTIONS = ("--db", "--lang", "--out", "--hardware", "--experiment", "--dataset", "--latency-stage",
-           "--latency-stat", "--step", "--coarse-step", "--num", "--alpha", "--template", "--plots")
+from cli_support import imports
+from report_helpers import run, store_with
+
+OPTIONS = (
+    "--db",
+    "--lang",
+    "--out",
+    "--hardware",
+    "--experiment",
+    "--dataset",
+    "--latency-stage",
+    "--latency-stat",
+    "--step",
+    "--coarse-step",
+    "--num",
+    "--alpha",
+    "--template",
+    "--plots",
+)
 
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
-    return store_with(tmp_path_factory.mktemp("cli") / "budget.duckdb", [
-        run("okvqa", "low", 4, 12, [0.5, 0.5], [100.0, 102.0], [60.0, 70.0]),
-        run("okvqa", "high", 8, 16, [0.8, 0.6], [150.0, 160.0], [80.0, 95.0]),
-        run("text-vqa", "low", 4, 12, [0.4], [120.0], [75.0], experiment="other"),
-    ])
+    return store_with(
+        tmp_path_factory.mktemp("cli") / "budget.duckdb",
+        [
+            run("okvqa", "low", 4, 12, [0.5, 0.5], [100.0, 102.0], [60.0, 70.0]),
+            run("okvqa", "high", 8, 16, [0.8, 0.6], [150.0, 160.0], [80.0, 95.0]),
+            run("text-vqa", "low", 4, 12, [0.4], [120.0], [75.0], experiment="other"),
+        ],
+    )
 
 
 def invoke(*args, env=None):
@@ -38,9 +56,33 @@ def test_markdown_on_stdout_in_chinese_by_default(db):
 
 def test_out_file_and_options(db, tmp_path):
     out = tmp_path / "reports" / "budget.md"
-    result = invoke("report", "--db", str(db), "--lang", "en", "--out", str(out), "--experiment", "exp",
-                    "--dataset", "okvqa", "--dataset", "text-vqa", "--step", "25", "--coarse-step", "100",
-                    "--num", "5", "--alpha", "0.05-0.1", "--latency-stage", "T_total", "--latency-stat", "p50")
+    result = invoke(
+        "report",
+        "--db",
+        str(db),
+        "--lang",
+        "en",
+        "--out",
+        str(out),
+        "--experiment",
+        "exp",
+        "--dataset",
+        "okvqa",
+        "--dataset",
+        "text-vqa",
+        "--step",
+        "25",
+        "--coarse-step",
+        "100",
+        "--num",
+        "5",
+        "--alpha",
+        "0.05-0.1",
+        "--latency-stage",
+        "T_total",
+        "--latency-stat",
+        "p50",
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
     text = out.read_text(encoding="utf-8")

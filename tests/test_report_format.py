@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from budgetdb.report import ReportOptionsError, budget_roles, parse_alpha
 from budgetdb.templates import TemplateError, environment, render
 from budgetdb.templates.formatting import (
     MissingValueError,
@@ -20,7 +21,6 @@ from budgetdb.templates.formatting import (
     num,
     thousands,
 )
-from budgetdb.report import ReportOptionsError, budget_roles, parse_alpha
 
 
 def test_numbers_as_the_seed_prints_them():
@@ -79,7 +79,11 @@ def test_code_spans_survive_backticks_pipes_and_newlines():
 
 def test_display_names_and_the_seed_order():
     assert [display_name(d) for d in ("text-vqa", "coco-2014-vqa", "okvqa", "mmmu")] == [
-        "Text-VQA", "COCO-2014-VQA", "OKVQA", "mmmu"]
+        "Text-VQA",
+        "COCO-2014-VQA",
+        "OKVQA",
+        "mmmu",
+    ]
     shuffled = ["st-qa", "okvqa", "doc-qa", "text-vqa", "coco-2014-vqa", "Zeta", "okvqa"]
     assert dataset_order(shuffled) == ["text-vqa", "coco-2014-vqa", "okvqa", "Zeta", "doc-qa", "st-qa"]
 

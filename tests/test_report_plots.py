@@ -7,9 +7,10 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pytest
-from report_helpers import report, run, store_with
 
 from budgetdb.plots import PlotsUnavailableError, slug
+
+from report_helpers import report, run, store_with
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 NAME = "we|ird $x$\nname"
@@ -17,14 +18,17 @@ NAME = "we|ird $x$\nname"
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    return store_with(tmp_path_factory.mktemp("plots") / "budget.duckdb", [
-        run("okvqa", "low", 4, 12, [0.5, 0.5], [100.0, 102.0], [60.0, 70.0]),
-        run("okvqa", "high", 8, 16, [0.8, 0.6], [150.0, 160.0], [80.0, 95.0]),
-        run("okvqa", "medium", 8, 12, [0.6, 0.6], [170.0, 170.0], [50.0, 900.0]),
-        run("text-vqa", "low", 4, 12, [0.4], [120.0], [75.0]),
-        run(NAME, "low", 4, 12, [0.3], [110.0], [65.0]),
-        run("st-qa", "low", 4, 12, [0.0], [100.0], [66.0]),  # no valid point: no plot
-    ])
+    return store_with(
+        tmp_path_factory.mktemp("plots") / "budget.duckdb",
+        [
+            run("okvqa", "low", 4, 12, [0.5, 0.5], [100.0, 102.0], [60.0, 70.0]),
+            run("okvqa", "high", 8, 16, [0.8, 0.6], [150.0, 160.0], [80.0, 95.0]),
+            run("okvqa", "medium", 8, 12, [0.6, 0.6], [170.0, 170.0], [50.0, 900.0]),
+            run("text-vqa", "low", 4, 12, [0.4], [120.0], [75.0]),
+            run(NAME, "low", 4, 12, [0.3], [110.0], [65.0]),
+            run("st-qa", "low", 4, 12, [0.0], [100.0], [66.0]),  # no valid point: no plot
+        ],
+    )
 
 
 @pytest.fixture(scope="module")

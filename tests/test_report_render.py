@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 import pytest
+
 from report_helpers import leak, report, run, section, store_with
 
 # Hand-checked points (accuracy = mean, latency = mean of T_total):
@@ -17,8 +18,12 @@ from report_helpers import leak, report, run, section, store_with
 # aggregate: min 100.3 (okvqa), max 250.5 (text-vqa), mean/median of minimums 110.5, of maximums 225.5
 # budgets: lower ceil(100.3/10)*10 = 110, upper ceil(250.5/10)*10 = 260 -> [110, 150, 200, 250, 260]
 PREFILL = {
-    "A": [101.0, 95.5], "B": [130.25, 140.0], "C": [88.0, 120.0],
-    "D": [150.0, 175.75], "E": [90.0, 0.0], "F": [float("nan"), 210.0],
+    "A": [101.0, 95.5],
+    "B": [130.25, 140.0],
+    "C": [88.0, 120.0],
+    "D": [150.0, 175.75],
+    "E": [90.0, 0.0],
+    "F": [float("nan"), 210.0],
 }
 DECODE = [300.0, 310.0, 280.0, 500.0, 250.0, 260.0, 270.0, 290.0, 330.0, 320.0, 305.0, 295.0]
 
@@ -33,7 +38,7 @@ def small_runs():
         run("text-vqa", "high", 8, 16, [1.0, 0.8], [250.0, 251.0], PREFILL["F"]),
     ]
     for i, r in enumerate(runs):
-        r["samples"]["T_LLM_decode"] = DECODE[2 * i: 2 * i + 2]
+        r["samples"]["T_LLM_decode"] = DECODE[2 * i : 2 * i + 2]
     return runs
 
 
@@ -104,13 +109,19 @@ def test_frontier_sections(small_zh, small_en):
 def test_aggregate_and_budget(small_zh, small_en):
     assert "- **最小latency (下界)**: **100.30ms** (OKVQA最低accuracy点)" in small_zh
     assert "- **最大latency (上界)**: **250.50ms** (Text-VQA最高accuracy点)" in small_zh
-    for label, value in (("平均最小latency", "110.50"), ("平均最大latency", "225.50"),
-                         ("中位数最小latency", "110.50"), ("中位数最大latency", "225.50")):
+    for label, value in (
+        ("平均最小latency", "110.50"),
+        ("平均最大latency", "225.50"),
+        ("中位数最小latency", "110.50"),
+        ("中位数最大latency", "225.50"),
+    ):
         assert f"- **{label}**: {value}ms" in small_zh
     assert "**建议范围**: **110ms - 260ms**" in small_zh
     assert "- **下界 (110ms)**: 略高于最小latency (100.30ms)" in small_zh
-    assert "latency_budgets = [\n    110,   # 接近下界\n    150,   # 低budget\n    200,   # 高budget\n" \
-           "    250,   # 接近上界\n    260,   # 上界\n]" in small_zh
+    assert (
+        "latency_budgets = [\n    110,   # 接近下界\n    150,   # 低budget\n    200,   # 高budget\n"
+        "    250,   # 接近上界\n    260,   # 上界\n]" in small_zh
+    )
     assert "np.linspace(110, 260, num=10)  # 10个均匀分布的budget值" in small_zh
     assert "np.random.uniform(110, 260)" in small_zh
     assert "np.random.choice([110, 150, 200, 250, 260])" in small_zh
@@ -152,8 +163,15 @@ def test_footer(small_store, small_en, small_zh):
     first_run = [spec for ref in REPORT_QUERIES.values() for spec in queries.closure(ref)]
     assert listed == [(spec.ref, spec.sha256) for spec in dict.fromkeys(first_run)]
     assert [ref for ref, _ in listed] == [
-        "store_summary@v1", "prefill_stats@v1", "decode_stats@v1", "config_points@v2", "pareto_frontier@v2",
-        "frontier_summary@v2", "budget_range@v2", "budget_lookup@v2"]
+        "store_summary@v1",
+        "prefill_stats@v1",
+        "decode_stats@v1",
+        "config_points@v2",
+        "pareto_frontier@v2",
+        "frontier_summary@v2",
+        "budget_range@v2",
+        "budget_lookup@v2",
+    ]
     for ref, sha256 in listed:
         assert sha256 == hashlib.sha256(queries.get(ref).sql.encode("utf-8")).hexdigest()
     assert "## 可复现信息" in small_zh
@@ -227,10 +245,13 @@ def test_one_dataset_one_config(tmp_path):
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_no_prefill_values(tmp_path, lang):
-    db = store_with(tmp_path / "noprefill.duckdb", [
-        run("okvqa", "low", 4, 12, [0.5, 0.5], [100.0, 110.0], [0.0, float("nan")]),
-        run("text-vqa", "low", 4, 12, [0.5], [130.0]),
-    ])
+    db = store_with(
+        tmp_path / "noprefill.duckdb",
+        [
+            run("okvqa", "low", 4, 12, [0.5, 0.5], [100.0, 110.0], [0.0, float("nan")]),
+            run("text-vqa", "low", 4, 12, [0.5], [130.0]),
+        ],
+    )
     text = report(db, lang=lang)
     assert_clean(text)
     if lang == "zh":
@@ -242,20 +263,26 @@ def test_no_prefill_values(tmp_path, lang):
 
 
 def test_dataset_without_frontier_and_unknown_dataset(tmp_path):
-    db = store_with(tmp_path / "nofrontier.duckdb", [
-        run("okvqa", "low", 4, 12, [0.5], [100.0], [50.0]),
-        run("okvqa", "high", 8, 16, [0.0, 0.0], [150.0, 150.0], [50.0, 50.0]),
-        run("st-qa", "low", 4, 12, [0.0], [100.0], [50.0]),
-        {"dataset": "doc-qa", "tier": "low", "top_k": 4, "blocks": 12},  # zero samples, empty latency_stats
-    ])
+    db = store_with(
+        tmp_path / "nofrontier.duckdb",
+        [
+            run("okvqa", "low", 4, 12, [0.5], [100.0], [50.0]),
+            run("okvqa", "high", 8, 16, [0.0, 0.0], [150.0, 150.0], [50.0, 50.0]),
+            run("st-qa", "low", 4, 12, [0.0], [100.0], [50.0]),
+            {"dataset": "doc-qa", "tier": "low", "top_k": 4, "blocks": 12},  # zero samples, empty latency_stats
+        ],
+    )
     text = report(db, lang="en", datasets=("okvqa", "st-qa", "doc-qa", "mmmu"))
     assert_clean(text)
     assert section(text, "#### st-qa").startswith(
-        "- **Missing data**: no Pareto frontier points: its only config point was left out")
+        "- **Missing data**: no Pareto frontier points: its only config point was left out"
+    )
     assert section(text, "#### doc-qa").startswith(
-        "- **Missing data**: no Pareto frontier points: its only config point was left out")
+        "- **Missing data**: no Pareto frontier points: its only config point was left out"
+    )
     assert section(text, "#### mmmu").startswith(
-        "- **Missing data**: no Pareto frontier points: no config of this dataset in scope")
+        "- **Missing data**: no Pareto frontier points: no config of this dataset in scope"
+    )
     assert "- 1 config point left out (accuracy <= 0" in section(text, "#### OKVQA")
     assert "## Results (based on 1 dataset)" in text
     assert "- **Config points**: counted 1; left out 3" in text
@@ -268,11 +295,19 @@ def test_dataset_without_frontier_and_unknown_dataset(tmp_path):
 
 
 def test_files_without_samples_fall_back_to_the_summary(tmp_path):
-    db = store_with(tmp_path / "summary.duckdb", [
-        run("okvqa", "low", 4, 12, [0.5], [100.0], [50.0]),
-        {"dataset": "okvqa", "tier": "high", "top_k": 8, "blocks": 16,
-         "summary": {"accuracy": 0.75, "num_samples": 2000, "latency_stats": {"T_total_mean": 180.25}}},
-    ])
+    db = store_with(
+        tmp_path / "summary.duckdb",
+        [
+            run("okvqa", "low", 4, 12, [0.5], [100.0], [50.0]),
+            {
+                "dataset": "okvqa",
+                "tier": "high",
+                "top_k": 8,
+                "blocks": 16,
+                "summary": {"accuracy": 0.75, "num_samples": 2000, "latency_stats": {"T_total_mean": 180.25}},
+            },
+        ],
+    )
     text = report(db, lang="en")
     assert_clean(text)
     assert "- **Highest accuracy**: 0.7500 @ **180.25ms**" in text
@@ -281,12 +316,15 @@ def test_files_without_samples_fall_back_to_the_summary(tmp_path):
 
 
 def test_excluded_files_are_counted(tmp_path):
-    db = store_with(tmp_path / "shards.duckdb", [
-        run("okvqa", "low", 4, 12, [0.5, 0.5], [100.0, 100.0], [50.0, 50.0]),
-        run("okvqa", "low", 4, 12, [0.5], [100.0], [50.0], rank=0, status="superseded"),
-        run("okvqa", "low", 4, 12, [0.5], [100.0], [50.0], rank=1, status="superseded"),
-        {"dataset": "okvqa", "tier": None, "name": "layer_importance_scores", "status": "skipped"},
-    ])
+    db = store_with(
+        tmp_path / "shards.duckdb",
+        [
+            run("okvqa", "low", 4, 12, [0.5, 0.5], [100.0, 100.0], [50.0, 50.0]),
+            run("okvqa", "low", 4, 12, [0.5], [100.0], [50.0], rank=0, status="superseded"),
+            run("okvqa", "low", 4, 12, [0.5], [100.0], [50.0], rank=1, status="superseded"),
+            {"dataset": "okvqa", "tier": None, "name": "layer_importance_scores", "status": "skipped"},
+        ],
+    )
     text = report(db, lang="en")
     assert "- **Files**: counted 1; excluded skipped 1, superseded 2" in text
     assert "in excluded files 2" in text
@@ -299,10 +337,13 @@ NASTY = "we|ird*_name`x`\n# {{ 7*7 }} {% if true %}IF{% endif %} <b>[x](y)"
 
 
 def test_data_strings_are_escaped_and_never_executed(tmp_path):
-    db = store_with(tmp_path / "nasty.duckdb", [
-        run(NASTY, "hi|gh*", 4, 12, [0.5], [100.0], [50.0]),
-        run(NASTY, "low", 8, 16, [0.6], [150.0], [50.0]),
-    ])
+    db = store_with(
+        tmp_path / "nasty.duckdb",
+        [
+            run(NASTY, "hi|gh*", 4, 12, [0.5], [100.0], [50.0]),
+            run(NASTY, "low", 8, 16, [0.6], [150.0], [50.0]),
+        ],
+    )
     for lang in ("zh", "en"):
         text = report(db, lang=lang, datasets=(NASTY,), experiments=("e`x|p",))
         # Jinja code in data stays literal text: executed, it would print 49 and drop the if
@@ -327,24 +368,60 @@ def test_a_user_folder_overrides_one_partial(tmp_path, small_store):
 
 
 def test_nan_from_a_query_is_missing_never_printed():
-    from budgetdb.templates import render
     from budgetdb.report import ReportOptions, build_context
+    from budgetdb.templates import render
 
     nan = float("nan")
     records = {
-        "store_summary": [{"store_path": "/s.duckdb", "last_ingest_at": None, "last_ingest_version": None,
-                           "ingest_runs": 0, "roots": [], "files_counted": 0, "files_excluded": [],
-                           "samples_counted": 0, "samples_missing_prefill": 0, "samples_missing_latency": 0,
-                           "samples_in_excluded_files": 0}],
-        "prefill_stats": [{"n": 3, "n_missing": 0, "min": nan, "p5": nan, "p25": nan, "p50": nan, "p75": nan,
-                           "p95": nan, "max": nan, "mean": nan, "std": nan}],
-        "decode_stats": [{"n": 3, "n_missing": 0, "mean": nan, "p50": nan, "p95": nan,
-                          "output_tokens_mean": nan, "per_token_mean": nan}],
-        "config_points": [{"dataset": "okvqa", "accuracy": nan, "latency": 100.0, "excluded": "accuracy missing",
-                           "latency_source": "samples"}],
+        "store_summary": [
+            {
+                "store_path": "/s.duckdb",
+                "last_ingest_at": None,
+                "last_ingest_version": None,
+                "ingest_runs": 0,
+                "roots": [],
+                "files_counted": 0,
+                "files_excluded": [],
+                "samples_counted": 0,
+                "samples_missing_prefill": 0,
+                "samples_missing_latency": 0,
+                "samples_in_excluded_files": 0,
+            }
+        ],
+        "prefill_stats": [
+            {
+                "n": 3,
+                "n_missing": 0,
+                "min": nan,
+                "p5": nan,
+                "p25": nan,
+                "p50": nan,
+                "p75": nan,
+                "p95": nan,
+                "max": nan,
+                "mean": nan,
+                "std": nan,
+            }
+        ],
+        "decode_stats": [
+            {"n": 3, "n_missing": 0, "mean": nan, "p50": nan, "p95": nan, "output_tokens_mean": nan, "per_token_mean": nan}
+        ],
+        "config_points": [
+            {"dataset": "okvqa", "accuracy": nan, "latency": 100.0, "excluded": "accuracy missing", "latency_source": "samples"}
+        ],
         "frontier_summary": [{"dataset": "okvqa", "n_points": 0}],
-        "budget_range": [{"min_latency": nan, "min_dataset": None, "max_latency": nan, "max_dataset": None,
-                          "lower": nan, "upper": nan, "budgets": [nan], "linspace": []}],
+        "budget_range": [
+            {
+                "min_latency": nan,
+                "min_dataset": None,
+                "max_latency": nan,
+                "max_dataset": None,
+                "lower": nan,
+                "upper": nan,
+                "budgets": [nan],
+                "linspace": [],
+            }
+        ],
         "budget_lookup": [],
     }
     for lang in ("zh", "en"):

@@ -4,6 +4,7 @@ in zh line for line as the seed document writes them, in en the same numbers."""
 from __future__ import annotations
 
 import pytest
+
 from report_helpers import leak, report, section
 
 # Lines of ../shared/seed/latency_budget_analysis.md, copied from the seed document.
@@ -111,12 +112,24 @@ def test_en_prints_the_same_numbers(seed_en):
     for text in expected:
         assert text in seed_en, text
     frontiers = {
-        "Text-VQA": ("14", "0.7680 @ **371.52ms** (config: high tier, top_k=8, blocks=16)",
-                     "0.3778 @ **218.56ms** (config: low tier, top_k=4, blocks=12)", "218.56ms - 371.52ms"),
-        "COCO-2014-VQA": ("15", "0.8255 @ **294.69ms** (config: high tier, top_k=8, blocks=16)",
-                          "0.6535 @ **166.49ms** (config: low tier, top_k=4, blocks=12)", "166.49ms - 294.69ms"),
-        "OKVQA": ("11", "0.6443 @ **289.24ms** (config: medium tier, top_k=8, blocks=16)",
-                  "0.3662 @ **177.90ms** (config: low tier, top_k=4, blocks=12)", "177.90ms - 289.24ms"),
+        "Text-VQA": (
+            "14",
+            "0.7680 @ **371.52ms** (config: high tier, top_k=8, blocks=16)",
+            "0.3778 @ **218.56ms** (config: low tier, top_k=4, blocks=12)",
+            "218.56ms - 371.52ms",
+        ),
+        "COCO-2014-VQA": (
+            "15",
+            "0.8255 @ **294.69ms** (config: high tier, top_k=8, blocks=16)",
+            "0.6535 @ **166.49ms** (config: low tier, top_k=4, blocks=12)",
+            "166.49ms - 294.69ms",
+        ),
+        "OKVQA": (
+            "11",
+            "0.6443 @ **289.24ms** (config: medium tier, top_k=8, blocks=16)",
+            "0.3662 @ **177.90ms** (config: low tier, top_k=4, blocks=12)",
+            "177.90ms - 289.24ms",
+        ),
     }
     for name, (n, hi, lo, span) in frontiers.items():
         assert section(seed_en, f"#### {name}").startswith(

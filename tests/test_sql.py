@@ -8,12 +8,13 @@ import json
 import duckdb
 import pandas as pd
 import pytest
-from builders import add_config_run, new_store
 from typer.testing import CliRunner
 
 import budgetdb
 from budgetdb.cli.app import app
 from budgetdb.queries.adhoc import sql as run_sql
+
+from builders import add_config_run, new_store
 
 
 def invoke(*args, input=None):
@@ -28,10 +29,15 @@ def sha256(path):
 def store(tmp_path):
     path = tmp_path / "store.duckdb"
     con = new_store(path)
-    add_config_run(con, dataset="okvqa", tier="low", top_k=4, blocks=12,
-                   samples={"accuracy": [1.0, 0.0, 0.5], "T_total": [100.0, 200.0, 300.0]})
-    add_config_run(con, dataset="text-vqa", tier="high", top_k=8, blocks=16,
-                   samples={"accuracy": [1.0], "T_total": [400.0]})
+    add_config_run(
+        con,
+        dataset="okvqa",
+        tier="low",
+        top_k=4,
+        blocks=12,
+        samples={"accuracy": [1.0, 0.0, 0.5], "T_total": [100.0, 200.0, 300.0]},
+    )
+    add_config_run(con, dataset="text-vqa", tier="high", top_k=8, blocks=16, samples={"accuracy": [1.0], "T_total": [400.0]})
     con.close()
     return path
 
@@ -49,7 +55,9 @@ def test_select_in_every_format(store):
 
 
 def test_nan_and_infinity_are_null_in_json(store):
-    result = invoke("sql", "SELECT 'nan'::DOUBLE AS a, 'inf'::DOUBLE AS b, [1.5, 'nan'::DOUBLE] AS c", "--db", str(store), "-F", "json")
+    result = invoke(
+        "sql", "SELECT 'nan'::DOUBLE AS a, 'inf'::DOUBLE AS b, [1.5, 'nan'::DOUBLE] AS c", "--db", str(store), "-F", "json"
+    )
     assert result.exit_code == 0
     assert "NaN" not in result.stdout and "Infinity" not in result.stdout
     assert json.loads(result.stdout) == [{"a": None, "b": None, "c": [1.5, None]}]
@@ -110,10 +118,12 @@ def test_the_time_limit_stops_a_long_query(store):
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [((), "give the SQL either as an argument or with -f FILE"),
-     (("SELECT 1", "-f", "x.sql"), "not both"),
-     (("SELEC 1",), "cannot parse the SQL"),
-     (("SELECT * FROM no_such_table",), "no_such_table")],
+    [
+        ((), "give the SQL either as an argument or with -f FILE"),
+        (("SELECT 1", "-f", "x.sql"), "not both"),
+        (("SELEC 1",), "cannot parse the SQL"),
+        (("SELECT * FROM no_such_table",), "no_such_table"),
+    ],
 )
 def test_sql_errors(store, args, message):
     result = invoke("sql", *args, "--db", str(store))
