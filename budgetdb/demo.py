@@ -217,7 +217,7 @@ def _stats(values: np.ndarray) -> tuple[float, float, float, float, float]:
 def _latency_stats(samples: list[dict], per_step: bool = False) -> dict:
     if not samples:
         return {}
-    out = {}
+    out: dict[str, object] = {}
     for key in LATENCY_KEYS:
         stats = _stats(np.array([s[key] for s in samples], dtype=float))
         out.update(zip((f"{key}_{n}" for n in ("mean", "std", "p50", "p95", "p99")), stats, strict=True))

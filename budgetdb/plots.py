@@ -20,7 +20,7 @@ from budgetdb.errors import BudgetdbError
 INSTALL_HINT = "pip install 'budgetdb[plots]'"
 FORMATS = ("png", "svg")
 _SAFE = re.compile(r"[^a-z0-9._-]+")
-_RC = {
+_RC: dict[Any, Any] = {
     "svg.hashsalt": "budgetdb",
     "svg.fonttype": "path",
     "font.family": "DejaVu Sans",

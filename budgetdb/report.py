@@ -30,7 +30,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from budgetdb import __version__, queries
+import budgetdb.queries as queries
+from budgetdb import __version__
 from budgetdb.errors import BudgetdbError
 from budgetdb.templates import render, template_name
 from budgetdb.templates.formatting import dataset_order, display_name, num

@@ -84,9 +84,9 @@ def _rich_table(columns, rows, title) -> str:
         table.add_column(str(name), overflow="fold")
     for row in rows:
         table.add_row(*(cell(v) for v in row))
-    console = Console(file=io.StringIO(), width=_width(), force_terminal=False, color_system=None)
-    console.print(table)
-    return console.file.getvalue()
+    buffer = io.StringIO()
+    Console(file=buffer, width=_width(), force_terminal=False, color_system=None).print(table)
+    return buffer.getvalue()
 
 
 def _width() -> int:

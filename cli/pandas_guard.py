@@ -17,7 +17,7 @@ def pandas_unloaded():
     if "pandas" in sys.modules:
         yield
         return
-    sys.modules["pandas"] = None  # the import system's way to refuse a module
+    sys.modules["pandas"] = None  # type: ignore[assignment]  # the import system's way to refuse a module
     try:
         yield
     finally:

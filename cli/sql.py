@@ -63,8 +63,9 @@ def _read_sql(query: str | None, file: Path | None) -> str:
 
     if (query is None) == (file is None):
         raise QueryRunError("give the SQL either as an argument or with -f FILE (not both)")
-    if file is None:
+    if query is not None:
         return query
+    assert file is not None
     if str(file) == "-":
         return sys.stdin.read()
     try:

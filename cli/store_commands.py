@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -134,7 +134,7 @@ class _progress:
                 transient=True,
             )
             self.live.start()
-        self.tasks: dict[str, int] = {}
+        self.tasks: dict[str, Any] = {}  # phase -> rich's TaskID
         self.last_line: dict[str, int] = {}
         import time
 

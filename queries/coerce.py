@@ -43,7 +43,7 @@ def coerce_literal(text: str, type_: str) -> Any:
     return _parse_scalar(text, type_)
 
 
-def _coerce_list(value: Any, element_type: str) -> list:
+def _coerce_list(value: Any, element_type: str) -> list | None:
     if isinstance(value, str):
         text = value.strip()
         if text == "":
@@ -115,7 +115,7 @@ def _check_scalar(value: Any, type_: str) -> Any:
     if type_ == "INTEGER":
         if isinstance(value, numbers.Integral):
             return int(value)
-        if isinstance(value, numbers.Real) and math.isfinite(value) and float(value) == int(value):
-            return int(value)
+        if isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
+            return int(float(value))
         raise ValueError(f"expected a whole number, got {value!r}")
     raise ValueError(f"unknown type {type_}")

@@ -320,6 +320,7 @@ def _check_dependencies(spec: QuerySpec, every: dict[str, dict[int, QuerySpec]])
     passed_on: set[str] = set()
     for ref in spec.uses:
         dependency = resolve(every, ref)
+        assert dependency is not None  # closure() raised on an unknown ref
         passed_on |= {p.name for p in dependency.params}
         for param in dependency.params:
             mine = declared.get(param.name)

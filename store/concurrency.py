@@ -115,7 +115,7 @@ def ingest_until_clean(con, attempt: Callable[[], IngestSummary]) -> IngestSumma
     return merge_summaries(landed)
 
 
-def _conflict_line(exc: BaseException) -> str:
+def _conflict_line(exc: BaseException | None) -> str:
     """The line of the chain's conflict error that says what conflicted."""
     seen = set()
     while exc is not None and id(exc) not in seen:

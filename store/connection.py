@@ -47,11 +47,11 @@ class StoreLocation:
 
     @property
     def on_postgres(self) -> bool:
-        return self.is_lake and self.catalog.startswith(POSTGRES_PREFIX)
+        return self.catalog is not None and self.catalog.startswith(POSTGRES_PREFIX)
 
     @property
     def attach_target(self) -> str:
-        return LAKE_PREFIX + self.catalog
+        return LAKE_PREFIX + (self.catalog or "")
 
     @property
     def label(self) -> str:
@@ -153,7 +153,7 @@ def _connect_waiting(location: StoreLocation, read_only: bool, wait: float) -> d
             # one wins, the others attach to the lake it made
             races += 1
             if races > 8:
-                raise StoreNotFoundError(f"cannot open store {location.label}: {_first_line(exc.__cause__)}") from exc
+                raise StoreNotFoundError(f"cannot open store {location.label}: {_first_line(exc.__cause__ or exc)}") from exc
             time.sleep(random.uniform(0.05, 0.1 * 2**races))
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
@@ -186,7 +186,8 @@ def _lock_holder(exc: Exception) -> str:
 
 
 def _connect(location: StoreLocation, read_only: bool) -> duckdb.DuckDBPyConnection:
-    if not location.is_lake:
+    if location.kind == "duckdb":
+        assert location.path is not None  # a DuckDB store is always a file
         if not read_only:
             location.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -260,5 +261,5 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _first_line(exc: Exception) -> str:
+def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +37,7 @@ class Candidate:
 
 
 def discover(
-    paths: list[os.PathLike | str], hardware: str | None = None
+    paths: Sequence[os.PathLike | str], hardware: str | None = None
 ) -> tuple[list[Candidate], list[str], list[tuple[str, str]]]:
     """Every `.json` file under `paths` (recursive, symlinked folders not followed).
 

@@ -61,7 +61,7 @@ class _Plan:
     """A file read this run that will be written."""
 
     candidate: Candidate
-    sha256: str
+    sha256: str | None
     inspection: Inspection
     variant: str
     config_run_id: int
@@ -152,7 +152,7 @@ class _Run:
             # a failure without sha256 was about reading the file (permissions, a change under way), not
             # about its bytes: try again, even if size and mtime are the same (chmod keeps the mtime)
             judged = stored is not None and (stored.sha256 is not None or stored.status != "failed")
-            if judged and stored.size == c.size and stored.mtime == c.mtime:
+            if stored is not None and judged and stored.size == c.size and stored.mtime == c.mtime:
                 self._unchanged(c, stored)
             elif c.size > self.options.max_file_bytes:
                 self._fail(c, f"file is {_size_text(c.size)}, over the {_size_text(self.options.max_file_bytes)} limit")
@@ -175,7 +175,7 @@ class _Run:
                 self._unchanged(c, stored)
                 continue
             if found.status == "failed":
-                self._fail(c, found.reason, digest)
+                self._fail(c, found.reason or "failed", digest)
                 continue
             to_read.append((c, digest, found if found.status != "unknown" else None))
         return to_read
@@ -196,7 +196,7 @@ class _Run:
         plans = [self._judge(c, digest, found[c.path]) for c, digest, _ in to_read]
         return [plan for plan in plans if plan]
 
-    def _inspect_file(self, c: Candidate, digest: str) -> _Plan | None:
+    def _inspect_file(self, c: Candidate, digest: str | None) -> _Plan | None:
         """Read one stored file again (a shard to pool, a conflict to retry)."""
         try:
             _, found = _fingerprint(c.path)
@@ -216,7 +216,7 @@ class _Run:
                 return [Inspection(batch[0].path, "failed", _duckdb_message(exc))]
         return [self._inspect_batch([c])[0] for c in batch]
 
-    def _judge(self, c: Candidate, digest: str, found: Inspection) -> _Plan | None:
+    def _judge(self, c: Candidate, digest: str | None, found: Inspection) -> _Plan | None:
         if found.status == "skipped":
             self._record(c, digest, "skipped", found.reason)
             if c.name_dataset:  # the name promised a result: say so, the file may be a broken one
@@ -226,13 +226,14 @@ class _Run:
             if _stat_changed(c):  # gone or changed since it was hashed: that, not its bytes, made it fail
                 self._fail(c, "changed while being read; run ingest again")
             else:
-                self._fail(c, found.reason, digest)
+                self._fail(c, found.reason or "failed", digest)
             return None
         if c.name_dataset and c.name_dataset != c.dataset:
             found.warnings.append(f"file name says dataset {c.name_dataset!r}, its folder says {c.dataset!r}")
         variant = (
             found.tier or (f"max_crops={found.max_crops}" if found.max_crops is not None else None) or c.name_variant or "unknown"
         )
+        assert found.top_k is not None and found.num_active_blocks is not None  # judge() fails a file without them
         config_run_id = ids.config_run_id(c.hardware, c.experiment, c.dataset, variant, found.top_k, found.num_active_blocks)
         return _Plan(c, digest, found, variant, config_run_id)
 
@@ -311,10 +312,10 @@ class _Run:
         """Merged file wins over shards; a second merged file or a repeated shard rank fails."""
         members = self._members(gid)
         merged = [m for m in members if m.rank is None]
-        decisions = []
+        decisions: list[tuple[_Member, str, str | None]] = []
         keep = next((m for m in merged if m.stored and m.stored.status == "ingested"), merged[0] if merged else None)
         for m in merged:
-            if m is not keep:
+            if keep is not None and m is not keep:
                 decisions.append(
                     (m, "failed", f"same configuration as {keep.rel_path}; a folder holds one merged file per configuration")
                 )
@@ -325,6 +326,8 @@ class _Run:
         for m in sorted(shards, key=lambda m: (m.rank, not (m.stored and m.stored.status == "ingested"), m.path)):
             if keep:
                 decisions.append((m, "superseded", f"superseded by merged file {keep.rel_path}"))
+            elif m.rank is None:
+                raise AssertionError("shards have a rank")
             elif m.rank in ranks:
                 decisions.append((m, "failed", f"repeats shard rank {m.rank} of {ranks[m.rank].rel_path}"))
             else:
@@ -396,7 +399,7 @@ class _Run:
             for member, status, reason in self._decide(gid):
                 if member.plan:
                     decided.append((member.plan, status, reason))
-                elif status != member.stored.status:
+                elif member.stored is not None and status != member.stored.status:
                     supersede.append((member, reason))
                     self._outcome_stored(member.stored, status, reason)
         writer.delete_files(self.con, [s.file_id for s in self.pruned if s.config_run_id in unit])
@@ -404,6 +407,7 @@ class _Run:
             self.con, [self.stored[p.candidate.path].file_id for p, _, _ in decided if p.candidate.path in self.stored]
         )
         for member, reason in supersede:
+            assert member.stored is not None and reason is not None  # only stored files are superseded, with a reason
             writer.supersede(self.con, member.stored.file_id, reason)
         loaded = self._load_samples([p for p, status, _ in decided if status == "ingested"])
         rows = [self._plan_row(p, status, reason, loaded.get(ids.file_id(p.candidate.path))) for p, status, reason in decided]
@@ -651,7 +655,9 @@ def _size_text(n: int) -> str:
 
 
 def _by_size(items: list, limit: int, key) -> list[list]:
-    batches, current, total = [], [], 0
+    batches: list[list] = []
+    current: list = []
+    total = 0
     for item in items:
         if current and total + key(item) > limit:
             batches.append(current)

@@ -155,7 +155,7 @@ def _judge_rows(path: str, rows: list[tuple]) -> Inspection:
                 "failed",
                 "a top-level number is written as nan or inf: not JSON (only NaN, Infinity and -Infinity are accepted)",
             )
-        return Inspection(path, "failed", f"top level is not valid JSON: {exc.msg}")
+        return Inspection(path, "failed", f"top level is not valid JSON: {getattr(exc, 'msg', exc)}")
     top.pop(_SAMPLES_KEY, None)
     return judge(path, top, has_samples=samples_kind == "ARRAY")
 

@@ -50,4 +50,5 @@ def _default_limit_in_force(con: duckdb.DuckDBPyConnection) -> str | None:
 @cache
 def _default_limit() -> str:
     with duckdb.connect() as fresh:
-        return fresh.execute("SELECT memory_limit FROM pragma_database_size()").fetchone()[0]
+        (limit,) = fresh.execute("SELECT memory_limit FROM pragma_database_size()").fetchall()[0]
+        return limit
