@@ -38,11 +38,8 @@ def export(
     from budgetdb.store import open_store
     from budgetdb.store.export import export_parquet
 
-    con = open_store(db, read_only=True, wait=wait, data_path=data_path)
-    try:
+    with open_store(db, read_only=True, wait=wait, data_path=data_path) as con:
         exported = export_parquet(con, parquet)
-    finally:
-        con.close()
     rows = [(e.view, e.rows, e.files, str(e.path)) for e in exported]
     typer.echo(render(["view", "rows", "files", "path"], rows, fmt), nl=False)
 

@@ -89,11 +89,8 @@ def run(
     spec = queries.get(ref)
     queries.bind(spec, params)  # parameter errors before the store is opened
     with pandas_unloaded():
-        con = open_store(db, read_only=True, wait=wait, data_path=data_path)
-        try:
+        with open_store(db, read_only=True, wait=wait, data_path=data_path) as con:
             result = queries.run(con, spec.ref, params)
-        finally:
-            con.close()
     typer.echo(render(result.columns, result.rows, fmt), nl=False)
 
 

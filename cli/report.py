@@ -143,11 +143,8 @@ def report(
         link_base=out.absolute().parent if out is not None else None,
     )
     with pandas_unloaded():
-        con = open_store(db, read_only=True, wait=wait, data_path=data_path)
-        try:
+        with open_store(db, read_only=True, wait=wait, data_path=data_path) as con:
             text = build_report(con, options)
-        finally:
-            con.close()
     if out is None:
         typer.echo(text, nl=False)
     else:

@@ -48,11 +48,8 @@ def sql(
     text = _read_sql(query, file)
     if not text.strip():
         raise QueryRunError("no SQL given: pass it as an argument or with -f FILE")
-    con = open_store(db, read_only=True, wait=wait, data_path=data_path)
-    try:
+    with open_store(db, read_only=True, wait=wait, data_path=data_path) as con:
         result = run_sql(con, text, max_rows=max_rows, time_limit=time_limit)
-    finally:
-        con.close()
     typer.echo(render(result.columns, result.rows, fmt), nl=False)
     if result.truncated:
         typer.echo(f"budgetdb: printed the first {max_rows:,} rows only; there are more (use --max-rows 0 for all)", err=True)

@@ -40,12 +40,9 @@ def ingest(
     from budgetdb.store.ingest import IngestOptions
     from budgetdb.store.ingest import ingest as run_ingest
 
-    con = open_store(db, read_only=False, wait=wait, data_path=data_path)
-    try:
+    with open_store(db, read_only=False, wait=wait, data_path=data_path) as con:
         with _progress() as progress:
             summary = run_ingest(con, paths, IngestOptions(hardware=hardware, prune=prune, strict=strict), progress)
-    finally:
-        con.close()
     for outcome in summary.outcomes:
         if outcome.outcome in ("failed", "vanished"):
             typer.echo(f"{outcome.outcome}: {outcome.path}: {outcome.reason}", err=True)
@@ -79,11 +76,8 @@ def info(
     from budgetdb.store import locate, open_store
     from budgetdb.store.info import store_info
 
-    con = open_store(db, read_only=True, wait=wait, data_path=data_path)
-    try:
+    with open_store(db, read_only=True, wait=wait, data_path=data_path) as con:
         found = store_info(con, locate(db, data_path))
-    finally:
-        con.close()
     if fmt is OutputFormat.table:
         typer.echo(f"store:          {found.path}")
         typer.echo(f"schema version: {found.schema_version}")

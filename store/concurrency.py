@@ -27,6 +27,7 @@ import duckdb
 from budgetdb.errors import StoreConflictError
 
 from .summary import IngestSummary, merge_summaries
+from .transaction import atomic, rollback_quietly
 
 T = TypeVar("T")
 
@@ -50,14 +51,6 @@ def is_conflict(exc: BaseException | None) -> bool:
             return True
         exc = exc.__cause__ or exc.__context__
     return False
-
-
-def rollback_quietly(con) -> None:
-    """End any open transaction; a failed DuckLake COMMIT has already ended it."""
-    try:
-        con.execute("ROLLBACK")
-    except duckdb.Error:
-        pass
 
 
 def retrying(con, body: Callable[[], T], *, what: str, patience: float | None = None) -> T:
@@ -95,9 +88,8 @@ def mark_doubled_stale(con) -> list[int]:
     def body() -> list[int]:
         doubled = [row[0] for row in con.execute(_DOUBLED).fetchall()]
         if doubled:
-            con.execute("BEGIN TRANSACTION")
-            con.execute(_MARK_STALE, {"ids": doubled})
-            con.execute("COMMIT")
+            with atomic(con):
+                con.execute(_MARK_STALE, {"ids": doubled})
         return doubled
 
     return retrying(con, body, what="checking for files stored twice")

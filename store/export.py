@@ -16,6 +16,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .transaction import snapshot
+
 PARTITION_BY = ("hardware", "dataset")
 VIEWS = ("samples", "config_runs", "files")
 
@@ -35,8 +37,7 @@ def export_parquet(con, directory: str | os.PathLike) -> list[ExportedView]:
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=directory))
     try:
         counts = {}
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with snapshot(con):  # the three views from one state of the store
             for view in VIEWS:
                 counts[view] = con.execute(f"SELECT count(*) FROM {view}").fetchone()[0]
                 if counts[view]:
@@ -46,8 +47,6 @@ def export_parquet(con, directory: str | os.PathLike) -> list[ExportedView]:
                     )
                 else:
                     (staging / view).mkdir()
-        finally:
-            con.execute("ROLLBACK")  # nothing was changed: it only read
         exported = []
         for view in VIEWS:
             target = directory / view

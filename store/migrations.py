@@ -9,6 +9,8 @@ from importlib import resources
 
 from budgetdb.errors import SchemaError
 
+from .transaction import atomic
+
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
@@ -65,18 +67,16 @@ def upgrade(con, db_label: str) -> int:
     pending = [m for m in available() if m.version > version]
     if not pending:
         return version
-    con.execute("BEGIN TRANSACTION")
     try:
-        if version == 0:
-            con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at TIMESTAMP NOT NULL)")
-        for migration in pending:
-            con.execute(migration.sql)
-            con.execute(
-                "INSERT INTO schema_version VALUES (?, ?)",
-                [migration.version, datetime.now(UTC).replace(tzinfo=None)],
-            )
-        con.execute("COMMIT")
+        with atomic(con):
+            if version == 0:
+                con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at TIMESTAMP NOT NULL)")
+            for migration in pending:
+                con.execute(migration.sql)
+                con.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                    [migration.version, datetime.now(UTC).replace(tzinfo=None)],
+                )
     except Exception as exc:
-        con.execute("ROLLBACK")
         raise SchemaError(f"upgrading {db_label} to schema {pending[-1].version} failed: {exc}") from exc
     return pending[-1].version
