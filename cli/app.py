@@ -81,7 +81,9 @@ def main() -> None:
     except KeyboardInterrupt:
         _interrupted()
     except RuntimeError as exc:
-        if str(exc) != "Query interrupted":  # what DuckDB raises for Ctrl-C during a query
+        from budgetdb.store.duckdb_messages import is_interrupt
+
+        if not is_interrupt(exc):
             raise
         _interrupted()
 

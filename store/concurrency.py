@@ -22,10 +22,9 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-import duckdb
-
 from budgetdb.errors import StoreConflictError
 
+from .duckdb_messages import conflict_line, is_conflict
 from .summary import IngestSummary, merge_summaries
 from .transaction import atomic, rollback_quietly
 
@@ -38,19 +37,6 @@ PATIENCE = 600.0  # seconds
 FIRST_DELAY = 0.05  # seconds; doubles per attempt up to MAX_DELAY, with full jitter
 MAX_DELAY = 2.0
 REPAIR_ROUNDS = 5  # ingest attempts that found doubled files to rewrite
-
-_CONFLICT_TEXT = ("transaction conflict", "conflict on", "write-write conflict", "failed to commit ducklake transaction")
-
-
-def is_conflict(exc: BaseException | None) -> bool:
-    """Did another writer's commit make this one fail (anywhere in the exception's chain)?"""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, duckdb.Error) and any(text in str(exc).lower() for text in _CONFLICT_TEXT):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
 
 
 def retrying(con, body: Callable[[], T], *, what: str, patience: float | None = None) -> T:
@@ -69,7 +55,7 @@ def retrying(con, body: Callable[[], T], *, what: str, patience: float | None = 
             if time.monotonic() >= deadline:
                 raise StoreConflictError(
                     f"{what}: other writers kept committing conflicting changes ({attempt} attempts); "
-                    f"run it again when they are done. Last conflict: {_conflict_line(exc)}"
+                    f"run it again when they are done. Last conflict: {conflict_line(exc)}"
                 ) from exc
             time.sleep(random.uniform(0, min(MAX_DELAY, FIRST_DELAY * 2 ** min(attempt - 1, 16))))
 
@@ -105,16 +91,3 @@ def ingest_until_clean(con, attempt: Callable[[], IngestSummary]) -> IngestSumma
         if not mark_doubled_stale(con):
             break
     return merge_summaries(landed)
-
-
-def _conflict_line(exc: BaseException | None) -> str:
-    """The line of the chain's conflict error that says what conflicted."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        for line in lines:
-            if "conflict" in line.lower():
-                return line
-        exc = exc.__cause__ or exc.__context__
-    return "unknown"

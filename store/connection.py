@@ -21,6 +21,15 @@ from budgetdb.errors import StoreBusyError, StoreNotFoundError
 
 from . import extensions, migrations
 from .concurrency import retrying
+from .duckdb_messages import (
+    first_line,
+    is_already_exists,
+    is_lake_creation_race,
+    is_lake_missing,
+    is_lock_held,
+    is_other_open_mode,
+    lock_holder_pid,
+)
 
 DEFAULT_DB = "budget.duckdb"
 DB_ENV = "BUDGETDB_DB"
@@ -28,7 +37,6 @@ DATA_PATH_ENV = "BUDGETDB_DATA_PATH"
 LAKE_PREFIX = "ducklake:"
 POSTGRES_PREFIX = "postgres:"
 LAKE_ALIAS = "budget_lake"
-_LOCK_HOLDER = re.compile(r"PID (\d+)")
 _SECRET = re.compile(r"(password\s*=\s*)(\S+)", re.I)
 
 
@@ -136,7 +144,7 @@ def _upgrade(con, label: str) -> int:
     try:
         return migrations.upgrade(con, label)
     except migrations.SchemaError as exc:
-        if isinstance(exc.__cause__, duckdb.CatalogException) and "already exists" in str(exc.__cause__):
+        if isinstance(exc.__cause__, duckdb.CatalogException) and is_already_exists(exc.__cause__):
             return migrations.upgrade(con, label)
         raise
 
@@ -153,11 +161,11 @@ def _connect_waiting(location: StoreLocation, read_only: bool, wait: float) -> d
             # one wins, the others attach to the lake it made
             races += 1
             if races > 8:
-                raise StoreNotFoundError(f"cannot open store {location.label}: {_first_line(exc.__cause__ or exc)}") from exc
+                raise StoreNotFoundError(f"cannot open store {location.label}: {first_line(exc.__cause__ or exc)}") from exc
             time.sleep(random.uniform(0.05, 0.1 * 2**races))
         except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
-                raise StoreNotFoundError(f"cannot open store {location.label}: {_first_line(exc)}") from exc
+            if not is_lock_held(exc):
+                raise StoreNotFoundError(f"cannot open store {location.label}: {first_line(exc)}") from exc
             if time.monotonic() >= deadline:
                 # a reader only conflicts with a writer; a writer with any other process
                 doing = "is writing to it" if read_only else "has it open"
@@ -170,11 +178,11 @@ def _connect_waiting(location: StoreLocation, read_only: bool, wait: float) -> d
 
 def _lock_holder(exc: Exception) -> str:
     """The process DuckDB's lock error names (`... (PID 123) ...`), with its command where /proc tells it."""
-    match = _LOCK_HOLDER.search(str(exc))
-    if not match:
+    pid = lock_holder_pid(exc)
+    if pid is None:
         return "another process"
     try:
-        args = [a.decode(errors="replace") for a in Path(f"/proc/{match.group(1)}/cmdline").read_bytes().split(b"\0") if a]
+        args = [a.decode(errors="replace") for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a]
     except OSError:
         args = []
     if len(args) > 1 and Path(args[1]).name == "budgetdb":
@@ -182,7 +190,7 @@ def _lock_holder(exc: Exception) -> str:
     command = " ".join(" ".join(args).split())
     if len(command) > 100:
         command = command[:97] + "..."
-    return f"process {match.group(1)} ({command})" if command else f"process {match.group(1)}"
+    return f"process {pid} ({command})" if command else f"process {pid}"
 
 
 def _connect(location: StoreLocation, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -193,7 +201,7 @@ def _connect(location: StoreLocation, read_only: bool) -> duckdb.DuckDBPyConnect
         try:
             return duckdb.connect(str(location.path), read_only=read_only)
         except duckdb.ConnectionException as exc:
-            if "different configuration" not in str(exc):
+            if not is_other_open_mode(exc):
                 raise
             held = "read-write" if read_only else "read-only"
             raise StoreBusyError(
@@ -207,16 +215,15 @@ def _connect(location: StoreLocation, read_only: bool) -> duckdb.DuckDBPyConnect
         _attach_lake(con, location, read_only)
     except duckdb.Error as exc:
         con.close()
-        text = str(exc).lower()
-        if "failed to initialize ducklake" in text and ("already exists" in text or "duplicate key" in text):
+        if is_lake_creation_race(exc):
             raise _CreationRace() from exc
-        if "creating a new ducklake is explicitly disabled" in text:  # read-only, and no lake there yet
+        if is_lake_missing(exc):  # read-only, and no lake there yet
             raise StoreNotFoundError(
                 f"no store at {location.label}; create one with `budgetdb ingest PATH` (or pass --db)"
             ) from exc
         if isinstance(exc, duckdb.IOException):
             raise  # a held lock is waited for by the caller
-        raise StoreNotFoundError(f"cannot open store {location.label}: {_first_line(exc)}") from exc
+        raise StoreNotFoundError(f"cannot open store {location.label}: {first_line(exc)}") from exc
     except BaseException:
         con.close()
         raise
@@ -259,7 +266,3 @@ def _attach_options(location: StoreLocation, read_only: bool) -> str:
 def _quote(text: str) -> str:
     """A SQL string literal: ATTACH takes no bound parameters."""
     return "'" + text.replace("'", "''") + "'"
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

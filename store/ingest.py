@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +24,7 @@ from budgetdb.errors import IngestFailedError
 
 from . import concurrency, ids, samples, writer
 from .discover import Candidate, discover
+from .duckdb_messages import is_conflict, load_error
 from .inspect import Inspection, first_look, inspect
 from .memory import WrittenBlocks
 from .summary import IngestSummary, Outcome
@@ -213,7 +213,7 @@ class _Run:
             return [found[c.path] for c in batch]
         except duckdb.Error as exc:
             if len(batch) == 1:
-                return [Inspection(batch[0].path, "failed", _duckdb_message(exc))]
+                return [Inspection(batch[0].path, "failed", load_error(exc))]
         return [self._inspect_batch([c])[0] for c in batch]
 
     def _judge(self, c: Candidate, digest: str | None, found: Inspection) -> _Plan | None:
@@ -360,7 +360,7 @@ class _Run:
                 self._commit()
                 return
             except (duckdb.Error, _Changed) as exc:
-                if concurrency.is_conflict(exc):
+                if is_conflict(exc):
                     raise  # another writer committed first: ingest() retries the run
                 self._rollback()
                 culprit = self._culprit(unit, exc)
@@ -470,7 +470,7 @@ class _Run:
         self.dropped.add(path)
         # a file that changed or went away since it was listed failed for that, not for its bytes
         changed = isinstance(exc, _Changed) or _stat_changed(plan.candidate)
-        reason = "changed while being read; run ingest again" if changed else _duckdb_message(exc, path)
+        reason = "changed while being read; run ingest again" if changed else load_error(exc, path)
         # no sha256 for a file caught changing: the bytes hashed were never judged, so the next run reads it again
         self._fail(plan.candidate, reason, None if changed else plan.sha256)
         self._write_loose()
@@ -667,21 +667,3 @@ def _by_size(items: list, limit: int, key) -> list[list]:
     if current:
         batches.append(current)
     return batches
-
-
-_ERROR_NOISE = re.compile(
-    r'^(?:Invalid Input|Conversion|IO|Out of Range|Binder) Error: |\s*in file "[^"]*",?|\s*in record/value \d+'
-)
-
-
-_NOT_AN_OBJECT = re.compile(r"JSON transform error.*Expected OBJECT, but got (\w+)")
-
-
-def _duckdb_message(exc: Exception, path: str | None = None) -> str:
-    """DuckDB's first line, without its category and the file name the caller prints anyway."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    not_object = _NOT_AN_OBJECT.search(text)
-    if not_object:  # the one JSON transform at load time reads per_sample_results as objects
-        return f"per_sample_results: every element must be an object, found {not_object.group(1).lower()}"
-    text = _ERROR_NOISE.sub("", text).strip()
-    return text.removeprefix(f"{path}: ") if path else text

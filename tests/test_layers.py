@@ -16,8 +16,16 @@ ALLOWED = {
     "budgetdb.store": BASE,
     "budgetdb.queries": BASE,
     "budgetdb.templates": BASE,
-    "root": BASE | {"budgetdb.store", "budgetdb.queries", "budgetdb.templates", "budgetdb.report", "budgetdb.demo",
-                    "budgetdb.plots", "budgetdb.api"},
+    "root": BASE
+    | {
+        "budgetdb.store",
+        "budgetdb.queries",
+        "budgetdb.templates",
+        "budgetdb.report",
+        "budgetdb.demo",
+        "budgetdb.plots",
+        "budgetdb.api",
+    },
     "budgetdb.cli": None,  # on top: anything
 }
 
@@ -86,7 +94,7 @@ def test_no_import_cycles():
             if node.startswith(target + ".") or target.startswith(node + "."):
                 continue
             if state.get(target) == 1:
-                cycles.append(" -> ".join(stack[stack.index(target):] + [target]))
+                cycles.append(" -> ".join(stack[stack.index(target) :] + [target]))
             elif target not in state:
                 visit(target, [*stack, target])
         state[node] = 2
