@@ -52,6 +52,5 @@ FormatOption = Annotated[
     ),
 ]
 
-DebugOption = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]
 
 PathArgument = Annotated[list[Path], typer.Argument(help="Result folders or files.", show_default=False)]

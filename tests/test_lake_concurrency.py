@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 import duckdb
 import pytest
@@ -270,6 +269,21 @@ def test_a_conflict_is_retried_with_backoff_until_it_passes(monkeypatch):
     assert all(0 <= s <= cap for s, cap in zip(sleeps, caps, strict=True)) and caps[2] > caps[0]
 
 
+class _FakeClock:
+    """time.monotonic and time.sleep for code under test: sleeping advances the clock at once."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
 def test_a_persisting_conflict_is_reported_and_other_errors_are_not_retried(monkeypatch):
     monkeypatch.setattr(concurrency, "FIRST_DELAY", 0.005)
     monkeypatch.setattr(concurrency, "MAX_DELAY", 0.01)
@@ -280,10 +294,13 @@ def test_a_persisting_conflict_is_reported_and_other_errors_are_not_retried(monk
         calls.append(1)
         raise _conflict()
 
-    started = time.monotonic()
+    clock = _FakeClock()
+    monkeypatch.setattr(concurrency, "time", clock)
     with pytest.raises(StoreConflictError, match=r"ingest: other writers kept committing") as raised:
         concurrency.retrying(con, always, what="ingest", patience=0.2)
-    assert 0.2 <= time.monotonic() - started < 2
+    # it kept trying for its whole patience, and gave up at the first attempt after it ran out
+    assert 0.2 <= clock.now < 0.2 + concurrency.MAX_DELAY
+    assert clock.now - clock.sleeps[-1] < 0.2
     assert len(calls) > 2 and f"({len(calls)} attempts)" in str(raised.value)
     assert "attempting to delete from table" in str(raised.value)
 

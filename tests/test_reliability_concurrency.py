@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
@@ -17,7 +18,7 @@ from typer.testing import CliRunner
 from budgetdb import demo
 from budgetdb.cli.app import app
 from budgetdb.errors import StoreBusyError
-from budgetdb.store import open_store
+from budgetdb.store import connection, open_store
 
 from ingest_support import open_rw, run, store_digest
 from reliability_support import CLI, assert_whole, disk_state, disk_versions
@@ -111,9 +112,11 @@ def _expected_after_both(tmp_path: Path, first: Path, second: Path) -> str:
     return digest
 
 
-def test_a_second_ingest_and_every_reader_fail_fast_naming_the_holder(tmp_path, trees):
+def test_a_second_ingest_and_every_reader_fail_fast_naming_the_holder(tmp_path, trees, monkeypatch):
     first, second = trees
     db = tmp_path / "s.duckdb"
+    waits: list[float] = []
+    monkeypatch.setattr(connection, "time", SimpleNamespace(monotonic=time.monotonic, sleep=waits.append))
     holder = _Holder(first, db)
     try:
         for name, args in {"ingest": ["ingest", str(second)], **READERS}.items():
@@ -121,7 +124,9 @@ def test_a_second_ingest_and_every_reader_fail_fast_naming_the_holder(tmp_path, 
             result = CliRunner().invoke(app, [*args, "--db", str(db)])
             elapsed = time.monotonic() - started
             assert result.exit_code == 1, (name, result.output)
-            assert elapsed < 2, f"{name} took {elapsed:.1f}s to give up"
+            # without --wait, the first refusal of the lock is the answer: no retry, no sleep
+            assert waits == [], f"{name} waited {waits} before giving up"
+            assert elapsed < 30, f"{name} took {elapsed:.1f}s to give up"
             _busy_message_ok(result.stderr, holder.pid, db)
         holder.release()
     finally:

@@ -94,9 +94,18 @@ def _kill_many(
         held, finished_first = [], 0
         for i in range(kills):
             db = fresh(f"killed{i}.duckdb")
-            moment = duration * (i + rng.random()) / kills
-            outcome = forker.run(*_ingest_args(hw_root, db), kill_after=moment, batch_bytes=batch_bytes)
-            finished_first += not outcome["killed"]
+            share = (i + rng.random()) / kills
+            outcome = forker.run(*_ingest_args(hw_root, db), kill_after=duration * share, batch_bytes=batch_bytes)
+            if not outcome["killed"]:
+                # the machine got faster than the runs that set `duration` (a loaded machine's
+                # timings swing): scale to this run's time and kill at the same share of it again
+                finished_first += 1
+                duration = min(duration, outcome["seconds"])
+                db.unlink()
+                db.with_name(db.name + ".wal").unlink(missing_ok=True)
+                db = fresh(f"killed{i}.duckdb")
+                outcome = forker.run(*_ingest_args(hw_root, db), kill_after=duration * share, batch_bytes=batch_bytes)
+            moment = duration * share
             _opens_read_only(db)
             con = open_rw(db)
             state = assert_whole(con, allowed, versions)
@@ -113,8 +122,9 @@ def _kill_many(
                 path.unlink(missing_ok=True)
     finally:
         forker.close()
-    # the kills really were spread over the run, not all after it ended
-    assert finished_first <= max(2, kills // 4), f"{finished_first} of {kills} runs ended before their kill"
+    # the kills really were spread over the run, not all after it ended (a run that beat its kill was
+    # killed again at the same share of its own time; only the last kill may come after the end)
+    assert finished_first <= max(2, kills // 2), f"{finished_first} of {kills} runs ended before their kill"
     return held
 
 
@@ -196,7 +206,6 @@ def test_two_hundred_kills(tmp_path, scenario):
         hw_root, start, allowed, versions = _update_scenario(tmp_path)
     held = _kill_many(tmp_path, hw_root, start, 200, seed=4, allowed=allowed, versions=versions)
     changed = sum(allowed[0].get(key) != state for key, state in allowed[-1].items())
-    print(
-        f"\n{scenario}: of {changed} config runs the run changes, after each of 200 kills this many were new: "
-        f"{dict(sorted(Counter(held).items()))}"
-    )
+    partial = Counter(h for h in held if 0 < h < changed)
+    # 200 kills spread over the run land between many different commits, not only before or after all
+    assert len(partial) >= 10, f"of {changed} config runs, after each kill this many were new: {sorted(Counter(held).items())}"
