@@ -1,10 +1,15 @@
 """The budgetdb store: one DuckDB file (or DuckLake catalog) holding every ingested result."""
 
+from typing import TYPE_CHECKING
+
 from budgetdb.errors import BudgetdbError
+
+if TYPE_CHECKING:  # what __getattr__ gives, for type checkers and IDEs
+    from .connection import DATA_PATH_ENV, DB_ENV, DEFAULT_DB, StoreLocation, locate, open_store, resolve_db
 
 _FROM_CONNECTION = ("DATA_PATH_ENV", "DB_ENV", "DEFAULT_DB", "StoreLocation", "locate", "open_store", "resolve_db")
 
-__all__ = ["BudgetdbError", *_FROM_CONNECTION]
+__all__ = ["BudgetdbError", "DATA_PATH_ENV", "DB_ENV", "DEFAULT_DB", "StoreLocation", "locate", "open_store", "resolve_db"]
 
 
 def __getattr__(name: str):
