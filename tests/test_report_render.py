@@ -155,7 +155,7 @@ def test_footer(small_store, small_en, small_zh):
     assert "- **Samples**: counted 12; missing `T_LLM_prefill` 2; missing `T_total` 0; in excluded files 0" in footer
     assert "- **Config points**: counted 6; left out 0" in footer
     from budgetdb import queries
-    from budgetdb.report import REPORT_QUERIES
+    from budgetdb.reporting import REPORT_QUERIES
 
     # every query that ran, the queries they use included (pareto_frontier: frontier_summary's), each once,
     # in the order they first ran
@@ -368,7 +368,7 @@ def test_a_user_folder_overrides_one_partial(tmp_path, small_store):
 
 
 def test_nan_from_a_query_is_missing_never_printed():
-    from budgetdb.report import ReportOptions, build_context
+    from budgetdb.reporting import ReportOptions, build_context
     from budgetdb.templates import render
 
     nan = float("nan")
