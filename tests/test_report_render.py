@@ -178,6 +178,33 @@ def test_footer(small_store, small_en, small_zh):
     assert leak(small_zh) is None and leak(small_en) is None
 
 
+def test_the_report_pins_every_query_it_runs_dependencies_included():
+    from budgetdb import queries
+    from budgetdb.reporting import PLOT_QUERIES, REPORT_PINS, REPORT_QUERIES
+
+    pinned = dict(ref.split("@") for ref in REPORT_PINS)
+    assert len(pinned) == len(REPORT_PINS), "one version of each name"
+    for ref in [*REPORT_QUERIES.values(), *PLOT_QUERIES.values()]:
+        for spec in queries.closure(ref, pins=REPORT_PINS, catalog=queries.packaged()):
+            assert f"v{spec.version}" == pinned.get(spec.name), f"{ref} runs {spec.ref}: pin it in REPORT_QUERIES"
+
+
+def test_user_query_folders_change_nothing_in_the_report(small_store, small_zh, tmp_path, monkeypatch):
+    """A newer config_points, a pareto_frontier whose uses are unpinned, and a broken file, all in
+    $BUDGETDB_QUERIES: the report runs its pinned packaged queries, the same bytes."""
+    from budgetdb import queries
+
+    team = tmp_path / "team"
+    team.mkdir()
+    for name in ("config_points", "pareto_frontier"):
+        text = queries.get(f"{name}@v2", catalog=queries.packaged()).sql.replace("-- version: 2", "-- version: 9")
+        (team / f"{name}.v9.sql").write_text(text.replace("config_points@v2", "config_points"), "utf-8")
+    (team / "budget_range.v9.sql").write_text("-- name: budget_range\nnot a header\n", "utf-8")
+    monkeypatch.setenv(queries.ENV, str(team))
+    assert queries.get("pareto_frontier").ref == "pareto_frontier@v9"
+    assert report(small_store) == small_zh
+
+
 def test_same_store_and_options_give_the_same_bytes(small_store, small_zh):
     assert report(small_store).encode() == small_zh.encode()
 
