@@ -116,17 +116,19 @@ def run(
     """
     resolved = plan(query, pins=pins, catalog=catalog)
     bound = bind(resolved, {**(params or {}), **values})
-    own = session is None
-    tables = Session(con) if own else session
-    assert tables is not None
+    if session is not None:
+        # the query itself too: another query of the session may use it (the report's budget_range uses prefill_stats)
+        for step in resolved.steps:
+            session.materialise(step, bound, resolved)
+        return _fetch(con, resolved, bound, f"SELECT * FROM {table(resolved.ref)}", {})
+    tables = Session(con)
     try:
         for step in resolved.steps[:-1]:
             tables.materialise(step, bound, resolved)
         top = resolved.steps[-1]
         return _fetch(con, resolved, bound, with_ctes(top.spec.sql, _aliases(top)), _own_values(top.spec, bound))
     finally:
-        if own:
-            tables.close()
+        tables.close()
 
 
 class Session:
@@ -149,7 +151,8 @@ class Session:
         try:
             self.con.execute(statement, _own_values(step.spec, bound))
         except duckdb.Error as exc:
-            raise QueryRunError(f"{plan.ref} failed in {ref}, a query it uses: {exc}") from exc
+            where = "" if step.spec is plan.spec else f" in {ref}, a query it uses"
+            raise QueryRunError(f"{plan.ref} failed{where}: {exc}") from exc
         self.tables[ref] = key
 
     def close(self) -> None:
