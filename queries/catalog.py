@@ -71,7 +71,7 @@ class Step:
 
     spec: QuerySpec
     reads: tuple[tuple[str, str], ...]  # (name its SQL reads, the ref it gets)
-    key: tuple  # what it computes apart from parameter values: its ref and, nested, those of its dependencies
+    key: tuple  # what it computes apart from parameter values: its ref and sha256 and, nested, its dependencies
     binds: tuple[str, ...]  # the parameters its SQL or the SQL of a query below it binds
 
 
@@ -283,7 +283,8 @@ class Catalog:
         binds = dict.fromkeys(sql_params(spec))
         for dep in deps:
             binds.update(dict.fromkeys(dep.binds))
-        node = _Node(spec, tuple(deps), params, (spec.ref, tuple(dep.key for dep in deps)), tuple(binds))
+        key = (spec.ref, spec.sha256, tuple(dep.key for dep in deps))  # the file's hash: a file run by path may share a ref
+        node = _Node(spec, tuple(deps), params, key, tuple(binds))
         memo[spec.ref] = node
         return node
 

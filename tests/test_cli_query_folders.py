@@ -122,6 +122,13 @@ def test_folders_from_the_environment_come_after_the_given_ones(store, team, tmp
     )
 
 
+def test_a_missing_folder_in_the_environment_is_a_problem_not_a_failure(store, tmp_path):
+    env = {"BUDGETDB_QUERIES": os.pathsep.join([str(tmp_path / "gone"), ""])}
+    assert len(run_json("query", "run", "config_points", "--db", store, env=env)) == 4
+    check = invoke("query", "check", env=env)
+    assert (check.exit_code, check.stdout) == (1, f"BUDGETDB_QUERIES: no folder '{tmp_path / 'gone'}'\n")
+
+
 def test_a_broken_user_file_breaks_only_what_uses_it(store, team):
     (team / "broken.v1.sql").write_text(query_file("broken", 1, "SELECT $nope AS dataset, 1 AS n"), "utf-8")
     (team / "on_broken.v1.sql").write_text(query_file("on_broken", 1, "SELECT * FROM broken", uses="broken"), "utf-8")
