@@ -79,7 +79,7 @@ def query_relation(
     bound = _queries.bind(plan, params)
     sql = placeholders_kept(plan)
     con = db if isinstance(db, duckdb.DuckDBPyConnection) else _open(db, data_path)
-    values = {name: bound[name] for name in placeholders(sql)}
+    values = {key: bound[key] for key in placeholders(sql)}
     try:
         return con.sql(sql, params=values) if values else con.sql(sql)
     except duckdb.Error as exc:
