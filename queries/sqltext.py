@@ -13,6 +13,7 @@ _NOT_CODE = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/",
 _LEADING_WITH = re.compile(r"with(?:\s+recursive)?\b", re.I)
 
 
+@lru_cache(maxsize=512)
 def code(text: str) -> str:
     """`text` with strings, quoted identifiers and comments (the header too) blanked; offsets and line numbers kept."""
     return _NOT_CODE.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
