@@ -41,23 +41,20 @@ def placeholders_kept(query: Plan) -> str:
 
 
 def _text(resolved: Plan, literals: dict[str, str], bound: Mapping[str, Any] | None) -> str:
-    names = [step.spec.name for step in resolved.steps]
-    # a name once in the tree is its CTE's name; two versions of one name get `"name@vN"` each,
-    # and each query reading it gets `name AS (FROM "name@vN")` in front of its own CTEs
-    cte_name = {
-        step.spec.ref: (step.spec.name if names.count(step.spec.name) == 1 else f'"{step.spec.ref}"') for step in resolved.steps
-    }
+    # As the runner's temporary tables: each dependency is a CTE named after its version
+    # ("config_points@v2"), and each query reading it gets `config_points AS (FROM "config_points@v2")`
+    # in front of its own CTEs; so two versions of one name can meet, and no CTE of a query's own
+    # (`args`, `points`, ...) can meet a dependency's name.
+    def reads(step) -> list[str]:
+        return [f'{name} AS (FROM "{ref}")' for name, ref in step.reads]
 
-    def body(index: int) -> str:
-        step = resolved.steps[index]
-        aliases = [f"{name} AS (FROM {cte_name[ref]})" for name, ref in step.reads if cte_name[ref] != name]
-        return with_ctes(substitute(statement(step.spec.sql), literals), aliases)
+    *dependencies, top = resolved.steps
 
-    *dependencies, _ = resolved.steps
-    ctes = [f"{cte_name[step.spec.ref]} AS MATERIALIZED (\n{body(i).rstrip()}\n)" for i, step in enumerate(dependencies)]
-    top = resolved.steps[-1]
-    outer = [f"{name} AS (FROM {cte_name[ref]})" for name, ref in top.reads if cte_name[ref] != name]
-    sql = with_ctes(substitute(statement(top.spec.sql), literals), ctes + outer).rstrip()
+    def body(step) -> str:
+        return with_ctes(substitute(statement(step.spec.sql), literals), reads(step)).rstrip()
+
+    ctes = [f'"{step.spec.ref}" AS MATERIALIZED (\n{body(step)}\n)' for step in dependencies]
+    sql = with_ctes(substitute(statement(top.spec.sql), literals), ctes + reads(top)).rstrip()
     if bound is None:
         return sql + "\n"
     header = [

@@ -159,6 +159,13 @@ def team(tmp_path_factory):
         "my_summary.v1.sql": renamed(
             packaged_text("frontier_summary@v2"), "my_summary", 1, "config_points, pareto_frontier@v2", drop_params=True
         ),
+        # a CTE of its own named like a query its tree holds (budget_range reads prefill_stats)
+        "own_names.v1.sql": query_file(
+            "own_names",
+            1,
+            "WITH prefill_stats AS (SELECT 42 AS n) SELECT (SELECT n FROM prefill_stats) AS says, lower FROM budget_range",
+            uses="budget_range",
+        ),
         "slow_points.v1.sql": query_file(
             "slow_points",
             1,
@@ -229,11 +236,13 @@ def test_parameters_flow_by_name_and_a_changed_default_reaches_the_dependency(st
     con.close()
 
 
-@pytest.mark.parametrize("name", ["my_summary", "my_frontier", "slow_points", "budget_lookup"])
+@pytest.mark.parametrize("name", ["my_summary", "my_frontier", "slow_points", "own_names", "budget_lookup"])
 def test_compiled_sql_in_a_fresh_duckdb_connection_equals_the_run(store, team, name):
     catalog = queries.load([team], env=False)
     values = {"dataset": ["okvqa", "text-vqa", "it's"]}
     expected = queries.run(connect(store), name, catalog=catalog, **values).rows
+    if name == "own_names":
+        assert expected == [(42, 160.0)]  # its own prefill_stats, and budget_range on the packaged one
     sql = queries.compile(name, catalog=catalog, **values)
     plain = duckdb.connect(str(store), read_only=True)  # no budgetdb: as a DuckDB shell opens it
     assert plain.execute(sql).fetchall() == expected
