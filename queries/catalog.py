@@ -124,6 +124,8 @@ class Catalog:
     # -- building ---------------------------------------------------------------------------------
 
     def add(self, spec: QuerySpec) -> None:
+        self._nodes.clear()  # what an unpinned `uses` gets may change
+        self._plans.clear()
         known = self._entries.get(spec.name, {}).get(spec.version)
         if known is not None:
             self._problems.append(Problem(spec.ref, _duplicate(spec.where, spec.ref, known)))
@@ -140,6 +142,8 @@ class Catalog:
             spec = parse(file_name, text, source=source, path=path)
         except QueryDefinitionError as exc:
             self._problems.append(Problem(ref, str(exc)))
+            self._nodes.clear()
+            self._plans.clear()
             if named and ref is not None:
                 name, version = named.group("name"), int(named.group("version"))
                 known = self._entries.get(name, {}).get(version)
@@ -206,21 +210,17 @@ class Catalog:
         """What running `query` executes: its dependencies resolved (unpinned `uses` get `pins`,
         else the latest version), checked, in order; and its parameters."""
         pinned = _pin_set(pins)
-        if isinstance(query, str):
-            spec = self.get(query)
-        else:
-            spec = query
-            known = self._entries.get(spec.name, {}).get(spec.version)
-            if known is not None and known is not spec and getattr(known, "path", None) != spec.path:
-                raise QueryDefinitionError(_duplicate(spec.where, spec.ref, known))
+        spec = self.get(query) if isinstance(query, str) else query
+        known = self._entries.get(spec.name, {}).get(spec.version)
+        member = known is spec
+        if known is not None and not member and known.where != spec.where:
+            raise QueryDefinitionError(_duplicate(spec.where, spec.ref, known))
         cache_key = (spec.ref, pinned)
-        cached = self._plans.get(cache_key)
-        if cached is not None and cached.spec is spec:
-            return cached
+        if member and cache_key in self._plans:
+            return self._plans[cache_key]
         memo = self._nodes.setdefault(pinned, {})
-        if memo.get(spec.ref) is not None and memo[spec.ref].spec is not spec:
-            memo = dict(memo)  # a file run directly, beside a catalog entry of the same ref
-            del memo[spec.ref]
+        if not member:  # a file run by its path: its node stays out of the catalog's
+            memo = {ref: node for ref, node in memo.items() if ref != spec.ref}
         root = self._node(spec, dict(pinned), (), memo)
         steps: list[Step] = []
         seen: set[str] = set()
@@ -236,7 +236,7 @@ class Catalog:
 
         visit(root)
         plan = Plan(spec, root.params, tuple(steps))
-        if self._entries.get(spec.name, {}).get(spec.version) is spec:
+        if member:
             self._plans[cache_key] = plan
         return plan
 
