@@ -1,15 +1,56 @@
 """budgetdb: latency/accuracy profiling results -> a reproducible latency budget analysis.
 
-Python entry points for analysts:
+Python entry points for analysts (docs/python.md):
 
     import budgetdb, pandas as pd
-    con = budgetdb.connect()              # read-only DuckDB connection
+    budgetdb.query("pareto_frontier", dataset="okvqa")   # a query's rows as a DataFrame
+    budgetdb.report(lang="en")                          # the Markdown report
+    budgetdb.queries.list_queries()                     # the query layer itself
+    con = budgetdb.connect()                            # read-only DuckDB connection
     pd.read_sql("SELECT * FROM config_runs", budgetdb.engine())
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"  # pyproject.toml reads it from here; importlib.metadata would load with every command
+
+if TYPE_CHECKING:  # what the lazy attributes below are, for type checkers and IDEs
+    from budgetdb import queries, store, templates
+    from budgetdb.api import query, query_relation, report
+
+# Loaded on first use, so `budgetdb --help` imports neither duckdb nor the query layer.
+_API = ("query", "query_relation", "report")
+_SUBPACKAGES = ("queries", "store", "templates")
+__all__ = [
+    "__version__",
+    "connect",
+    "engine",
+    "url",
+    "query",
+    "query_relation",
+    "report",
+    "queries",
+    "store",
+    "templates",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        value = getattr(importlib.import_module("budgetdb.api"), name)
+    elif name in _SUBPACKAGES:
+        value = importlib.import_module(f"budgetdb.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 def connect(db=None, read_only: bool = True, data_path=None):

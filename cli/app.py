@@ -36,7 +36,6 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     context_settings=CONTEXT,
-    add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -58,8 +57,42 @@ def root(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks instead of one-line errors.")] = False,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            metavar="STORE",
+            help="The store of the command that follows (budgetdb --db X report), as its own --db takes it; "
+            "the command's own --db wins, then this, then $BUDGETDB_DB, then ./budget.duckdb.",
+            show_default=False,
+        ),
+    ] = None,
+    data_path: Annotated[
+        str | None,
+        typer.Option(
+            "--data-path",
+            metavar="DIR",
+            help="DuckLake only: the Parquet folder of the command that follows; its own --data-path wins, "
+            "then this, then $BUDGETDB_DATA_PATH.",
+            show_default=False,
+        ),
+    ] = None,
 ):
     ctx.obj = {"debug": debug}
+    given = {name: value for name, value in (("db", db), ("data_path", data_path)) if value is not None}
+    if given:
+        # click's default_map: a value the command line leaves out comes from here (before the env var,
+        # which budgetdb.store.locate reads), for every command below that has the option
+        ctx.default_map = _defaults(ctx.command, given)
+
+
+def _defaults(command, given: dict[str, str]) -> dict:
+    """{option: value} for `command`'s own options among `given`, {subcommand: ...} for its subcommands."""
+    names = {param.name for param in command.params}
+    defaults: dict = {name: value for name, value in given.items() if name in names}
+    for name, sub in getattr(command, "commands", {}).items():
+        defaults[name] = _defaults(sub, given)
+    return defaults
 
 
 def _register() -> None:

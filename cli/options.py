@@ -8,14 +8,16 @@ from typing import Annotated
 
 import typer
 
+# No envvar= on these two: the store's location falls back to $BUDGETDB_DB / $BUDGETDB_DATA_PATH
+# in budgetdb.store.locate, after the command's option and then the root's (`budgetdb --db X report`),
+# which the root passes down as the commands' default (app.py).
 DbOption = Annotated[
     str | None,
     typer.Option(
         "--db",
-        envvar="BUDGETDB_DB",
         help="Store to use: a DuckDB file, or a DuckLake: ducklake:PATH.ducklake (catalog in a local file) or "
         "'ducklake:postgres:dbname=... host=... port=... user=...' (shared catalog, many writers; docs/scale.md). "
-        "Default ./budget.duckdb; $BUDGETDB_DB overrides the default.",
+        "Else `budgetdb --db` before the command, else $BUDGETDB_DB, else ./budget.duckdb.",
         show_default=False,
     ),
 ]
@@ -24,10 +26,10 @@ DataPathOption = Annotated[
     str | None,
     typer.Option(
         "--data-path",
-        envvar="BUDGETDB_DATA_PATH",
         metavar="DIR",
         help="DuckLake only: the folder (or s3:// prefix) of the Parquet files. Needed when a lake is created; "
-        "afterwards the catalog knows it (a reader may pass its own mount of the same folder).",
+        "afterwards the catalog knows it (a reader may pass its own mount of the same folder). "
+        "Else `budgetdb --data-path` before the command, else $BUDGETDB_DATA_PATH.",
         show_default=False,
     ),
 ]

@@ -1,4 +1,5 @@
-"""`budgetdb query list|show|run`: the versioned SQL queries behind every figure of the report."""
+"""`budgetdb query list|show|run|check|compile`: the versioned SQL queries behind every figure of the
+report, and your own beside them (query_files.py)."""
 
 from __future__ import annotations
 
@@ -6,25 +7,25 @@ from typing import Annotated
 
 import typer
 
+from . import query_files
 from .options import DataPathOption, DbOption, FormatOption, OutputFormat, WaitOption
 from .output import render
 from .pandas_guard import pandas_unloaded
+from .query_files import PinOption, QueriesOption, QueryArgument
 
 query_app = typer.Typer(
     name="query",
     help=(
         "Run the named, versioned SQL queries behind every figure of the budget analysis.\n\n"
         "Each query is a plain SQL file (queries/<name>.v<N>.sql) with bound parameters; "
-        "NAME is its latest version, NAME@vN a fixed one.\n\n"
+        "NAME is its latest version, NAME@vN a fixed one. Keep your own in a folder of such files "
+        "and pass it with --queries DIR (or $BUDGETDB_QUERIES).\n\n"
         "Example: budgetdb query run pareto_frontier --param dataset=okvqa --format csv"
     ),
     no_args_is_help=True,
     rich_markup_mode=None,
 )
 
-RefArgument = Annotated[
-    str, typer.Argument(metavar="NAME[@vN]", help="Query name (latest version) or name@vN.", show_default=False)
-]
 ParamOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -39,75 +40,82 @@ ParamOption = Annotated[
 
 
 @query_app.command("list")
-def list_(fmt: FormatOption = OutputFormat.table) -> None:
-    """List every query: name, latest version, description and parameters.
+def list_(
+    fmt: FormatOption = OutputFormat.table,
+    queries_dirs: QueriesOption = None,
+    every: Annotated[bool, typer.Option("--all", help="Every version, not only the latest of each query.")] = False,
+) -> None:
+    """List every query: name, latest version, where it comes from, description and parameters.
 
-    Parameters are shown as name=default; filters (hardware, experiment, dataset)
-    default to NULL, meaning everything in the store.
+    `source` is `packaged` or the folder of your own (--queries, $BUDGETDB_QUERIES).
+    Parameters are shown as name=default, those flowing to the queries it uses included;
+    filters (hardware, experiment, dataset) default to NULL, meaning everything in the store.
 
-    Example: budgetdb query list --format json
+    Example: budgetdb query list --queries queries --format json
     """
-    from budgetdb import queries
-
-    rows = [(s.name, s.version, s.description, _params_text(s)) for s in queries.list_queries()]
-    typer.echo(render(["name", "version", "description", "params"], rows, fmt), nl=False)
+    catalog = query_files.load(queries_dirs)
+    rows = [
+        (s.name, s.version, s.source, s.description, _params_text(s, catalog))
+        for s in (catalog.every() if every else catalog.latest())
+    ]
+    typer.echo(render(["name", "version", "source", "description", "params"], rows, fmt), nl=False)
+    problems = catalog.check()
+    if problems:
+        typer.echo(f"budgetdb: {len(problems)} problem(s) in query files; `budgetdb query check` lists them", err=True)
 
 
 @query_app.command()
-def show(ref: RefArgument) -> None:
+def show(query: QueryArgument, queries_dirs: QueriesOption = None) -> None:
     """Print a query's file: its header (parameters, types, defaults, columns) and its SQL.
 
-    The SQL runs as-is in any DuckDB shell on the store once the $parameters are set.
+    The SQL reads the queries it uses by name; `budgetdb query compile` prints one statement
+    with them inlined, for a DuckDB shell.
 
     Example: budgetdb query show budget_range@v1
     """
-    from budgetdb import queries
-
-    typer.echo(queries.get(ref).sql, nl=False)
+    typer.echo(query_files.resolve(query, query_files.load(queries_dirs)).sql, nl=False)
 
 
 @query_app.command()
 def run(
-    ref: RefArgument,
+    query: QueryArgument,
     param: ParamOption = None,
     db: DbOption = None,
     data_path: DataPathOption = None,
     fmt: FormatOption = OutputFormat.table,
     wait: WaitOption = 0.0,
+    queries_dirs: QueriesOption = None,
+    pin: PinOption = None,
 ) -> None:
     """Run a query on the store (read-only) and print its rows.
 
-    Parameters not given take their defaults; values are converted to the declared type.
-    JSON output is an array of row objects; NaN never appears in it (null instead).
+    QUERY is a name (its latest version), name@vN, or the path of a query file. Parameters
+    not given take their defaults; values are converted to the declared type. JSON output
+    is an array of row objects; NaN never appears in it (null instead).
 
     Example: budgetdb query run budget_lookup -p budgets=150,200,300 -p dataset=okvqa
     """
     from budgetdb import queries
     from budgetdb.store import open_store
 
-    params = _parse_params(param or [])
-    spec = queries.get(ref)
-    queries.bind(spec, params)  # parameter errors before the store is opened
+    params = query_files.parse_params(param or [])
+    catalog = query_files.load(queries_dirs)
+    plan = queries.plan(query_files.resolve(query, catalog), pins=pin, catalog=catalog)
+    queries.bind(plan, params)  # parameter errors before the store is opened
     with pandas_unloaded():
         with open_store(db, read_only=True, wait=wait, data_path=data_path) as con:
-            result = queries.run(con, spec.ref, params)
+            result = queries.run(con, plan.spec, params, pins=pin, catalog=catalog)
     typer.echo(render(result.columns, result.rows, fmt), nl=False)
 
 
-def _parse_params(pairs: list[str]) -> dict[str, str]:
-    from budgetdb.queries import QueryParamError
+def _params_text(spec, catalog) -> str:
+    from budgetdb.queries import QueryError
 
-    params = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
-            raise QueryParamError(f"--param expects NAME=VALUE, got {pair!r}")
-        params[name.strip()] = value
-    return params
-
-
-def _params_text(spec) -> str:
-    return ", ".join(p.name if p.default is None else f"{p.name}={_literal(p.default)}" for p in spec.params)
+    try:
+        params = catalog.plan(spec.ref).params
+    except QueryError:
+        params = spec.params  # `query check` says what is wrong
+    return ", ".join(p.name if p.default is None else f"{p.name}={_literal(p.default)}" for p in params)
 
 
 def _literal(value) -> str:
@@ -119,4 +127,5 @@ def _literal(value) -> str:
 
 
 def register(app: typer.Typer) -> None:
+    query_files.register(query_app)
     app.add_typer(query_app)

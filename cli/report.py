@@ -122,7 +122,7 @@ def report(
 
     Example: budgetdb report --lang en --plots plots -o budget.md
     """
-    from budgetdb.report import ReportOptions, build_report, parse_alpha
+    from budgetdb.reporting import ReportOptions, build_report, parse_alpha
     from budgetdb.store import open_store
 
     template_paths, main_template = _templates(template or [])

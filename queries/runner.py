@@ -9,9 +9,10 @@ from typing import Any
 
 import duckdb
 
-from . import registry
+from .catalog import Catalog, Pins, Plan, Step, load
 from .coerce import coerce_value
-from .registry import QueryNotFoundError, QueryParamError, QueryRunError, QuerySpec, load_all, sql_params
+from .registry import QueryParamError, QueryRunError, QuerySpec, sql_params
+from .sqltext import with_ctes
 
 
 @dataclass(frozen=True)
@@ -32,125 +33,161 @@ class QueryResult:
         return pd.DataFrame.from_records(self.rows, columns=self.columns)
 
 
-def get(ref: str) -> QuerySpec:
+def default() -> Catalog:
+    """The queries of $BUDGETDB_QUERIES's folders and the packaged ones."""
+    return load()
+
+
+def get(ref: str, *, catalog: Catalog | None = None) -> QuerySpec:
     """`name` (its latest version) or `name@vN`."""
-    name, _, version_text = ref.strip().partition("@")
-    every = load_all()
-    if name not in every:
-        raise QueryNotFoundError(f"no query named {name!r}; the queries are: {', '.join(sorted(every))}")
-    versions = every[name]
-    if not version_text:
-        return versions[max(versions)]
-    valid = ", ".join(f"{name}@v{v}" for v in sorted(versions))
-    number = version_text[1:] if version_text[:1] in ("v", "V") else version_text
-    if not number.isdigit() or int(number) not in versions:
-        raise QueryNotFoundError(f"{name} has no version {version_text!r}; its versions are: {valid}")
-    return versions[int(number)]
+    return (catalog or default()).get(ref)
 
 
-def closure(ref: str) -> tuple[QuerySpec, ...]:
+def plan(query: str | QuerySpec, *, pins: Pins = None, catalog: Catalog | None = None) -> Plan:
+    """What running `query` executes (its dependencies resolved, in order) and its parameters."""
+    return (catalog or default()).plan(query, pins)
+
+
+def closure(ref: str | QuerySpec, *, pins: Pins = None, catalog: Catalog | None = None) -> tuple[QuerySpec, ...]:
     """Query `ref` and every query it uses, directly or not: each once, dependencies before the
     queries that read them, `ref` itself last (the order `run` runs them in)."""
-    return registry.closure(get(ref), load_all())
+    return plan(ref, pins=pins, catalog=catalog).specs
 
 
-def list_queries() -> list[QuerySpec]:
+def list_queries(*, catalog: Catalog | None = None) -> list[QuerySpec]:
     """The latest version of every query, sorted by name."""
-    return [versions[max(versions)] for _, versions in sorted(load_all().items())]
+    return (catalog or default()).latest()
 
 
-def bind(spec: QuerySpec, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Every declared parameter's value: given (coerced to its type) or its default."""
+def bind(
+    query: QuerySpec | Plan, params: Mapping[str, Any] | None = None, *, pins: Pins = None, catalog: Catalog | None = None
+) -> dict[str, Any]:
+    """Every parameter's value (its own and those flowing to the queries it uses): given
+    (coerced to its type) or its default."""
+    resolved = query if isinstance(query, Plan) else plan(query, pins=pins, catalog=catalog)
+    ref = resolved.ref
     given = dict(params or {})
-    valid = [p.name for p in spec.params]
+    valid = [p.name for p in resolved.params]
     unknown = sorted(set(given) - set(valid))
     if unknown:
         raise QueryParamError(
-            f"{spec.ref} has no parameter {', '.join(map(repr, unknown))}; its parameters are: {', '.join(valid) or '(none)'}"
+            f"{ref} has no parameter {', '.join(map(repr, unknown))}; its parameters are: {', '.join(valid) or '(none)'}"
         )
     bound = {}
-    for param in spec.params:
+    for param in resolved.params:
         if param.name not in given:
             if param.required:
-                raise QueryParamError(
-                    f"{spec.ref} needs a value for {param.name} ({param.type}): pass --param {param.name}=VALUE"
-                )
+                raise QueryParamError(f"{ref} needs a value for {param.name} ({param.type}): pass --param {param.name}=VALUE")
             bound[param.name] = param.default
             continue
         try:
             value = coerce_value(given[param.name], param.type)
         except ValueError as exc:
-            raise QueryParamError(f"{spec.ref} parameter {param.name} ({param.type}): {exc}") from None
+            raise QueryParamError(f"{ref} parameter {param.name} ({param.type}): {exc}") from None
         if param.choices is not None and value is not None and value not in param.choices:
             raise QueryParamError(
-                f"{spec.ref} parameter {param.name} must be one of {', '.join(map(str, param.choices))}; got {value!r}"
+                f"{ref} parameter {param.name} must be one of {', '.join(map(str, param.choices))}; got {value!r}"
             )
         bound[param.name] = value
     return bound
 
 
-def run(con, ref: str, params: Mapping[str, Any] | None = None, session: Session | None = None) -> QueryResult:
-    """Run query `ref` on DuckDB connection `con` with `params` bound as named parameters.
+def run(
+    con,
+    query: str | QuerySpec,
+    params: Mapping[str, Any] | None = None,
+    /,
+    *,
+    session: Session | None = None,
+    pins: Pins = None,
+    catalog: Catalog | None = None,
+    **values: Any,
+) -> QueryResult:
+    """Run `query` (`name`, `name@vN` or a QuerySpec) on DuckDB connection `con`.
 
-    Each query it uses runs first, once, with the same values, into a temporary table named
-    after it (temporary tables work on a read-only connection too); they are dropped again
-    when the query has run or failed. Within a `Session`, results stay until the session
-    ends, so queries that use the same ones with the same values compute them once.
+    Parameters come as keywords (`run(con, "pareto_frontier", dataset="okvqa")`) or as one
+    dict; they are bound as DuckDB named parameters. Each query it uses runs first, once, with
+    the same values, into a temporary table named after its version (`"config_points@v2"`;
+    temporary tables work on a read-only connection too), and each query reads the versions
+    its own `uses` name. The tables are dropped again when the query has run or failed; within
+    a `Session` they stay until it ends, so queries that use the same ones with the same values
+    compute them once. `pins` ({name: version} or ["name@vN"]) fixes the version of every
+    unpinned `uses` of that name.
     """
-    spec = get(ref)
-    bound = bind(spec, params)
-    executed = registry.closure(spec, load_all())
+    resolved = plan(query, pins=pins, catalog=catalog)
+    bound = bind(resolved, {**(params or {}), **values})
     if session is not None:
-        for query in executed:
-            session.materialise(query, bound, spec)
-        return _fetch(con, spec, bound, executed, f'SELECT * FROM temp.main."{spec.name}"', {})
-    created: list[str] = []
+        # the query itself too: another query of the session may use it (the report's budget_range uses prefill_stats)
+        for step in resolved.steps:
+            session.materialise(step, bound, resolved)
+        return _fetch(con, resolved, bound, f"SELECT * FROM {table(resolved.ref)}", {})
+    tables = Session(con)
     try:
-        for dependency in executed[:-1]:
-            _create_temp_table(con, dependency, bound, spec)
-            created.append(dependency.name)
-        return _fetch(con, spec, bound, executed, spec.sql, _own_values(spec, bound))
+        for step in resolved.steps[:-1]:
+            tables.materialise(step, bound, resolved)
+        top = resolved.steps[-1]
+        return _fetch(con, resolved, bound, with_ctes(top.spec.sql, _aliases(top)), _own_values(top.spec, bound))
     finally:
-        _drop_temp_tables(con, created)
+        tables.close()
 
 
 class Session:
-    """Query results kept as temporary tables for the length of a `with` block."""
+    """Query results kept as temporary tables (one per query version) for the length of a `with` block."""
 
     def __init__(self, con):
         self.con = con
-        self.tables: dict[str, tuple] = {}  # table name -> (ref, values) it holds
+        self.tables: dict[str, tuple] = {}  # table name (a ref) -> what it holds: (step key, values)
 
-    def materialise(self, query: QuerySpec, bound: Mapping[str, Any], spec: QuerySpec) -> None:
-        values = _own_values(query, bound)
-        key = (query.ref, tuple(sorted((k, _hashable(v)) for k, v in values.items())))
-        if self.tables.get(query.name) == key:
+    def materialise(self, step: Step, bound: Mapping[str, Any], plan: Plan) -> None:
+        key = (step.key, tuple((name, _hashable(bound[name])) for name in step.binds))
+        ref = step.spec.ref
+        if self.tables.get(ref) == key:
             return
-        _drop_temp_tables(self.con, [query.name] if query.name in self.tables else [])
-        self.tables.pop(query.name, None)
-        _create_temp_table(self.con, query, bound, spec)
-        self.tables[query.name] = key
+        if ref in self.tables:
+            _drop_temp_tables(self.con, [ref])
+            del self.tables[ref]
+        # The one piece of text put into SQL: the ref, a registry name ([a-z][a-z0-9_]*) and a version number.
+        statement = f"CREATE TEMP TABLE {table(ref)} AS\n{with_ctes(step.spec.sql, _aliases(step))}"
+        try:
+            self.con.execute(statement, _own_values(step.spec, bound))
+        except duckdb.Error as exc:
+            where = "" if step.spec is plan.spec else f" in {ref}, a query it uses"
+            raise QueryRunError(f"{plan.ref} failed{where}: {exc}") from exc
+        self.tables[ref] = key
+
+    def close(self) -> None:
+        _drop_temp_tables(self.con, list(self.tables))
+        self.tables.clear()
 
     def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc) -> None:
-        _drop_temp_tables(self.con, list(self.tables))
-        self.tables.clear()
+        self.close()
+
+
+def table(ref: str) -> str:
+    """The temporary table that holds a dependency's rows: `temp.main."name@vN"`."""
+    return f'temp.main."{ref}"'
+
+
+def _aliases(step: Step) -> list[str]:
+    # each name the SQL reads is the table of the version its `uses` got
+    return [f"{name} AS (FROM {table(ref)})" for name, ref in step.reads]
 
 
 def _hashable(value):
     return tuple(value) if isinstance(value, list) else value
 
 
-def _fetch(con, spec: QuerySpec, bound, executed, sql: str, values) -> QueryResult:
+def _fetch(con, plan: Plan, bound, sql: str, values) -> QueryResult:
     try:
         cursor = con.execute(sql, values)
         columns = [d[0] for d in cursor.description]
         rows = cursor.fetchall()
     except duckdb.Error as exc:
-        raise QueryRunError(f"{spec.ref} failed: {exc}") from exc
-    return QueryResult(spec=spec, params=dict(bound), columns=columns, rows=rows, executed=executed)
+        raise QueryRunError(f"{plan.ref} failed: {exc}") from exc
+    return QueryResult(spec=plan.spec, params=dict(bound), columns=columns, rows=rows, executed=plan.specs)
 
 
 def _own_values(spec: QuerySpec, bound: Mapping[str, Any]) -> dict[str, Any]:
@@ -158,20 +195,10 @@ def _own_values(spec: QuerySpec, bound: Mapping[str, Any]) -> dict[str, Any]:
     return {name: bound[name] for name in sql_params(spec)}
 
 
-def _create_temp_table(con, dependency: QuerySpec, bound: Mapping[str, Any], spec: QuerySpec) -> None:
-    # The one piece of text put into SQL: the dependency's name, a registry identifier ([a-z][a-z0-9_]*).
-    statement = f'CREATE TEMP TABLE "{dependency.name}" AS\n{dependency.sql}'
-    try:
-        con.execute(statement, _own_values(dependency, bound))
-    except duckdb.Error as exc:
-        where = "" if dependency is spec else f" in {dependency.ref}, a query it uses"
-        raise QueryRunError(f"{spec.ref} failed{where}: {exc}") from exc
-
-
-def _drop_temp_tables(con, names: list[str]) -> None:
-    for name in reversed(names):
+def _drop_temp_tables(con, refs: list[str]) -> None:
+    for ref in reversed(refs):
         try:
-            con.execute(f'DROP TABLE IF EXISTS temp.main."{name}"')
+            con.execute(f"DROP TABLE IF EXISTS {table(ref)}")
         except duckdb.Error:
             # fails only inside the caller's transaction that an error aborted: its rollback drops them
             pass

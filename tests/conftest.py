@@ -16,3 +16,9 @@ def seed_store(tmp_path_factory):
     path = tmp_path_factory.mktemp("seed") / "seed.duckdb"
     build_seed_store(path)
     return path
+
+
+@pytest.fixture(autouse=True)
+def _no_user_query_folders(monkeypatch):
+    """The packaged queries only, whatever $BUDGETDB_QUERIES the shell running the tests has."""
+    monkeypatch.delenv("BUDGETDB_QUERIES", raising=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from budgetdb.report import ReportOptions, build_report
+from budgetdb.reporting import ReportOptions, build_report
 from budgetdb.store import open_store
 
 from builders import add_config_run, new_store

@@ -21,7 +21,7 @@ ALLOWED = {
         "budgetdb.store",
         "budgetdb.queries",
         "budgetdb.templates",
-        "budgetdb.report",
+        "budgetdb.reporting",
         "budgetdb.demo",
         "budgetdb.plots",
         "budgetdb.api",

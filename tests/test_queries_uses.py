@@ -1,5 +1,6 @@
-"""`-- uses:` (dbt's ref()): a query reads other queries by name; the registry checks the
-dependencies at load time and the runner runs each once into a temporary table."""
+"""`-- uses:` (dbt's ref()): a query reads other queries by name; the catalog resolves and checks
+the dependencies (parameters flowing to them by name) and the runner runs each once into a
+temporary table named after its version."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import re
 import pytest
 
 from budgetdb import connect, queries
-from budgetdb.queries import registry, runner
+from budgetdb.queries import registry
 
 from builders import add_config_run, new_store
 
@@ -42,88 +43,140 @@ def base():
     return spec("base", BASE_SQL)
 
 
+def link(*specs):
+    """A catalog of `specs` with every `uses` resolved and checked, as `budgetdb query check` does."""
+    catalog = queries.Catalog(specs)
+    for one in specs:
+        catalog.plan(one.ref)
+    return catalog
+
+
 # ---------------------------------------------------------------- load time
 
 
-def test_uses_are_parsed_as_pinned_refs():
-    top = spec("top", "SELECT dataset FROM base JOIN middle USING (dataset)", uses="base@v1, middle@v1")
-    assert top.uses == ("base@v1", "middle@v1")
+def test_uses_are_parsed_as_written():
+    top = spec("top", "SELECT dataset FROM base JOIN middle USING (dataset)", uses="base@v1, middle")
+    assert top.uses == ("base@v1", "middle")
     assert base().uses == ()
 
 
-@pytest.mark.parametrize("uses", ["base", "base@1", "Base@v1", "base@v0", "base@v1 middle@v1"])
-def test_a_ref_that_is_not_pinned_is_refused_with_file_and_line(uses):
-    with pytest.raises(queries.QueryDefinitionError, match=r"^top\.v1\.sql:5: `uses` takes pinned query versions"):
+@pytest.mark.parametrize("uses", ["base@1", "Base@v1", "base@v0", "base@v1 middle@v1", "base@latest"])
+def test_a_malformed_ref_is_refused_with_file_and_line(uses):
+    with pytest.raises(queries.QueryDefinitionError, match=r"^top\.v1\.sql:5: `uses` takes query names, each the latest"):
         spec("top", "SELECT dataset FROM base", uses=uses)
 
 
-def test_a_dependency_named_twice_is_refused():
+@pytest.mark.parametrize("uses", ["base@v1, base@v1", "base, base@v1"])
+def test_a_dependency_named_twice_is_refused(uses):
     with pytest.raises(queries.QueryDefinitionError, match=r"^top\.v1\.sql:5: `uses` names a query twice"):
-        spec("top", "SELECT dataset FROM base", uses="base@v1, base@v1")
+        spec("top", "SELECT dataset FROM base", uses=uses)
 
 
 @pytest.mark.parametrize(
     ("uses", "valid"),
-    [("missing@v1", "base, top"), ("base@v2", "base@v1")],
+    [("missing@v1", "base, top"), ("missing", "base, top"), ("base@v2", "base@v1")],
 )
 def test_an_unknown_dependency_is_refused_with_file_and_line(uses, valid):
     top = spec("top", f"SELECT dataset FROM {uses.partition('@')[0]}", uses=uses)
     with pytest.raises(queries.QueryDefinitionError) as refused:
-        registry.link([base(), top])
+        link(base(), top)
     assert str(refused.value) == f"top.v1.sql:{line_of(top, '-- uses:')}: uses {uses}, which does not exist; valid: {valid}"
 
 
 def test_a_cycle_is_refused_with_file_line_and_path():
     a = spec("a", "SELECT dataset FROM b", uses="b@v1")
-    b = spec("b", "SELECT dataset FROM c", uses="c@v1")
+    b = spec("b", "SELECT dataset FROM c", uses="c")
     c = spec("c", "SELECT dataset FROM a", uses="a@v1")
     with pytest.raises(queries.QueryDefinitionError) as refused:
-        registry.link([a, b, c])
+        link(a, b, c)
     assert str(refused.value) == f"c.v1.sql:{line_of(c, '-- uses:')}: dependency cycle: a@v1 -> b@v1 -> c@v1 -> a@v1"
-    itself = spec("a", "SELECT dataset FROM a", uses="a@v1")
+    itself = spec("a", "SELECT dataset FROM a", uses="a")
     with pytest.raises(queries.QueryDefinitionError, match=r"^a\.v1\.sql:5: dependency cycle: a@v1 -> a@v1$"):
-        registry.link([itself])
+        link(itself)
 
 
-def test_a_dependency_parameter_missing_here_is_refused():
-    stat_base = spec("base", BASE_SQL + " WHERE $stat <> ''", params=("dataset", "stat"))
-    top = spec("top", "SELECT dataset FROM base", uses="base@v1")
-    with pytest.raises(queries.QueryDefinitionError) as refused:
-        registry.link([stat_base, top])
-    assert str(refused.value) == (
-        f"top.v1.sql:{line_of(top, '-- uses:')}: uses base@v1, whose parameter 'stat' is not declared here; "
-        "declare it the same way: `-- param: stat VARCHAR IN ('mean', 'p50') = 'mean'`"
-    )
+STAT_BASE_SQL = BASE_SQL + " WHERE $stat <> ''"
+
+
+def stat_base():
+    return spec("base", STAT_BASE_SQL, params=("dataset", "stat"))
+
+
+def test_a_dependency_parameter_flows_without_being_declared():
+    top = spec("top", "SELECT dataset FROM base", uses="base@v1", params=())
+    plan = link(stat_base(), top).plan("top")
+    assert [(p.name, p.type, p.default, p.choices) for p in plan.params] == [
+        ("dataset", "VARCHAR[]", None, None),
+        ("stat", "VARCHAR", "mean", ("mean", "p50")),
+    ]
+    assert plan.param("stat").description == "which statistic"
 
 
 @pytest.mark.parametrize(
-    "declared",
+    ("declared", "message"),
     [
-        "-- param: stat DOUBLE = 1 -- another type\n",
-        "-- param: stat VARCHAR = 'mean' -- no choices\n",
-        "-- param: stat VARCHAR IN ('mean', 'p50', 'p95') = 'mean' -- more choices\n",
-        "-- param: stat VARCHAR IN ('mean', 'p50') = 'p50' -- another default\n",
-        "-- param: stat VARCHAR IN ('mean', 'p50') -- required here\n",
+        (
+            "-- param: stat DOUBLE = 1 -- another type\n",
+            "parameter stat DOUBLE = 1.0 has another type than base@v1's stat VARCHAR",
+        ),
+        (
+            "-- param: stat VARCHAR IN ('mean', 'p50', 'p95') = 'mean' -- more choices\n",
+            "allows values base@v1 refuses (stat VARCHAR IN ('mean', 'p50') = 'mean'); a query may narrow the choices",
+        ),
+        ("-- param: stat VARCHAR = 'p95' -- a default the dependency refuses\n", "default 'p95' is not one of the choices"),
     ],
 )
-def test_a_dependency_parameter_declared_differently_is_refused(declared):
-    stat_base = spec("base", BASE_SQL + " WHERE $stat <> ''", params=("dataset", "stat"))
+def test_a_dependency_parameter_redeclared_with_another_type_or_wider_choices_is_refused(declared, message):
     top = spec("top", "SELECT dataset FROM base", uses="base@v1", param_lines=PARAMS["dataset"] + declared)
     with pytest.raises(queries.QueryDefinitionError) as refused:
-        registry.link([stat_base, top])
-    message = str(refused.value)
-    assert message.startswith(f"top.v1.sql:{line_of(top, '-- param: stat')}: parameter stat ")
-    assert "differs from base@v1's stat VARCHAR IN ('mean', 'p50') = 'mean'" in message
-    assert "type, choices and default must be the same" in message
+        link(stat_base(), top)
+    assert str(refused.value).startswith(f"top.v1.sql:{line_of(top, '-- param: stat')}: ")
+    assert message in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("declared", "expected"),
+    [
+        ("-- param: stat VARCHAR IN ('mean', 'p50') = 'mean' -- the same: today's files\n", ("mean", ("mean", "p50"), False)),
+        ("-- param: stat VARCHAR = 'p50' -- another default, the choices inherited\n", ("p50", ("mean", "p50"), False)),
+        ("-- param: stat VARCHAR IN ('p50') = 'p50' -- narrower choices\n", ("p50", ("p50",), False)),
+        ("-- param: stat VARCHAR -- required here\n", (None, ("mean", "p50"), True)),
+    ],
+)
+def test_a_dependency_parameter_may_be_redeclared_with_another_default(declared, expected):
+    top = spec("top", "SELECT dataset FROM base", uses="base@v1", param_lines=declared)
+    param = link(stat_base(), top).plan("top").param("stat")
+    assert (param.default, param.choices, param.required) == expected
+
+
+def test_two_dependencies_taking_one_parameter_differently_need_it_declared():
+    other = spec(
+        "other",
+        "SELECT 'x' AS dataset WHERE $stat <> ''",
+        params=("stat",),
+        param_lines=PARAMS["stat"].replace("= 'mean'", "= 'p50'"),
+    )
+    top = spec("top", "SELECT dataset FROM base UNION ALL SELECT dataset FROM other", uses="base, other", params=())
+    with pytest.raises(queries.QueryDefinitionError) as refused:
+        link(stat_base(), other, top)
+    assert str(refused.value) == (
+        f"top.v1.sql:{line_of(top, '-- uses:')}: base@v1 takes stat VARCHAR IN ('mean', 'p50') = 'mean' but other@v1 takes "
+        "stat VARCHAR IN ('mean', 'p50') = 'p50'; one value flows to both: declare `-- param: stat ...` here to choose it"
+    )
+    chosen = spec("top", "SELECT dataset FROM base UNION ALL SELECT dataset FROM other", uses="base, other", params=("stat",))
+    assert link(stat_base(), other, chosen).plan("top").param("stat").default == "mean"
+    typed = spec("other", "SELECT 'x' AS dataset WHERE $stat > 0", param_lines="-- param: stat DOUBLE = 1 -- a number\n")
+    with pytest.raises(queries.QueryDefinitionError, match="both take parameter 'stat' but as different types"):
+        link(stat_base(), typed, chosen)
 
 
 def test_a_parameter_only_a_dependency_reads_is_fine_one_nobody_reads_is_not():
     top = spec("top", "SELECT dataset FROM base", uses="base@v1")
-    assert registry.link([base(), top])["top"][1] is top
+    assert link(base(), top).get("top@v1") is top
     assert registry.sql_params(top) == ()
     unread = spec("top", "SELECT dataset FROM base", uses="base@v1", params=("dataset", "limit_n"))
     with pytest.raises(queries.QueryDefinitionError) as refused:
-        registry.link([base(), unread])
+        link(base(), unread)
     assert str(refused.value) == (
         f"top.v1.sql:{line_of(unread, '-- param: limit_n')}: parameter 'limit_n' is declared "
         "but neither $limit_n nor any query it uses reads it"
@@ -134,7 +187,7 @@ def test_a_dependency_the_sql_never_reads_is_refused():
     # a name in a comment or a string is not a read
     top = spec("top", "-- FROM base\nSELECT 'base' AS dataset, $dataset AS d", uses="base@v1")
     with pytest.raises(queries.QueryDefinitionError, match=r"^top\.v1\.sql:5: uses base@v1 but never reads from base$"):
-        registry.link([base(), top])
+        link(base(), top)
 
 
 def test_packaged_closures_run_dependencies_first_and_once():
@@ -218,15 +271,18 @@ class Recorder:
         return self.con.execute(sql) if params is None else self.con.execute(sql, params)
 
 
-def test_each_dependency_runs_once_into_a_temp_table_then_is_dropped(store):
+def test_each_dependency_runs_once_into_a_temp_table_named_after_its_version_then_is_dropped(store):
     con = connect(store)  # read-only, as budgetdb opens the store for queries
     recorder = Recorder(con)
     result = queries.run(recorder, "budget_lookup", {"budgets": [160, 260]})
-    created = [m.group(1) for s in recorder.statements if (m := re.match(r'CREATE TEMP TABLE "(\w+)" AS\n', s))]
-    assert created == ["config_points", "pareto_frontier", "frontier_summary", "prefill_stats", "budget_range"]
-    dropped = [m.group(1) for s in recorder.statements if (m := re.match(r'DROP TABLE IF EXISTS temp\.main\."(\w+)"$', s))]
+    created = [m.group(1) for s in recorder.statements if (m := re.match(r'CREATE TEMP TABLE temp\.main\."(\S+)" AS\n', s))]
+    assert created == ["config_points@v2", "pareto_frontier@v2", "frontier_summary@v2", "prefill_stats@v1", "budget_range@v2"]
+    dropped = [m.group(1) for s in recorder.statements if (m := re.match(r'DROP TABLE IF EXISTS temp\.main\."(\S+)"$', s))]
     assert dropped == created[::-1]
-    assert sum(s == result.spec.sql for s in recorder.statements) == 1
+    # the query's own SQL runs as written, with one CTE per query it reads in front of its own
+    reads = ", ".join(f'{name} AS (FROM temp.main."{name}@v2")' for name in ("config_points", "pareto_frontier", "budget_range"))
+    (top,) = [s for s in recorder.statements if "budget_range AS (FROM" in s and not s.startswith("CREATE")]
+    assert " ".join(top.replace(",\n", ", ").replace(f"WITH {reads},", "WITH").split()) == " ".join(result.spec.sql.split())
     assert [s.ref for s in result.executed] == [s.ref for s in queries.closure("budget_lookup")]
     assert temp_tables(con) == []
     # okvqa: low 4/12 0.5 @ 160 ms, high 8/16 1.0 @ 260 ms; text-vqa has no frontier point (accuracy 0)
@@ -251,24 +307,23 @@ def test_temp_tables_are_gone_after_a_failing_dependency(store):
 
 
 @pytest.fixture
-def synthetic(monkeypatch):
-    """The runner sees `base` and two queries that use it instead of the packaged queries."""
+def synthetic():
+    """A catalog of `base` and two queries that use it."""
     sees = spec(
         "sees",
         "SELECT dataset, (SELECT list(table_name) FROM duckdb_tables() WHERE temporary) AS temps FROM base",
         uses="base@v1",
     )
     fails = spec("fails", "SELECT dataset, error('boom ' || dataset) FROM base", uses="base@v1")
-    linked = registry.link([base(), sees, fails])
-    monkeypatch.setattr(runner, "load_all", lambda: linked)
-    return linked
+    return link(base(), sees, fails)
 
 
 def test_a_dependency_runs_with_the_query_values(synthetic, store):
     con = connect(store)
-    result = queries.run(con, "sees", {"dataset": "x,y"})
-    assert result.rows == [("x", ["base"]), ("y", ["base"])]
-    assert queries.run(con, "sees").rows == [("a", ["base"]), ("b", ["base"])]
+    result = queries.run(con, "sees", {"dataset": "x,y"}, catalog=synthetic)
+    assert result.rows == [("x", ["base@v1"]), ("y", ["base@v1"])]
+    assert queries.run(con, "sees", catalog=synthetic).rows == [("a", ["base@v1"]), ("b", ["base@v1"])]
+    assert queries.run(con, "sees", dataset=["z"], catalog=synthetic).rows == [("z", ["base@v1"])]  # keywords too
     assert temp_tables(con) == []
     con.close()
 
@@ -276,19 +331,22 @@ def test_a_dependency_runs_with_the_query_values(synthetic, store):
 def test_temp_tables_are_gone_after_the_query_itself_fails(synthetic, store):
     con = connect(store)
     with pytest.raises(queries.QueryRunError, match=r"^fails@v1 failed: .*boom a"):
-        queries.run(con, "fails")
+        queries.run(con, "fails", catalog=synthetic)
     assert temp_tables(con) == []
     con.close()
 
 
 def test_a_temp_table_of_the_same_name_is_refused_and_left_alone(store):
     con = connect(store)
-    con.execute("CREATE TEMP TABLE config_points AS SELECT 42 AS answer")
+    con.execute("CREATE TEMP TABLE config_points AS SELECT 42 AS answer")  # a bare name is not in the way
+    assert queries.run(con, "pareto_frontier").rows
+    con.execute('CREATE TEMP TABLE "config_points@v2" AS SELECT 43 AS answer')
     with pytest.raises(
         queries.QueryRunError, match=r"^pareto_frontier@v2 failed in config_points@v2, a query it uses: .*already exists"
     ):
         queries.run(con, "pareto_frontier")
     assert con.execute("SELECT answer FROM config_points").fetchall() == [(42,)]
+    assert con.execute('SELECT answer FROM "config_points@v2"').fetchall() == [(43,)]
     con.close()
 
 
@@ -299,24 +357,3 @@ def test_running_queries_with_dependencies_leaves_the_store_file_unchanged(store
         queries.run(con, top.ref)
     con.close()
     assert hashlib.sha256(store.read_bytes()).hexdigest() == before
-
-
-def test_the_duckdb_shell_recipe_in_the_docs_gives_the_same_rows(store):
-    """docs/queries.md: set the parameters as variables, $name -> getvariable('name'), create the
-    dependencies as temp tables in closure order, then run the query."""
-    params = {"dataset": ["okvqa", "text-vqa"], "latency_stat": "p50", "budgets": [165.0, 300.0]}
-    expected = queries.run(connect(store), "budget_lookup", params).rows
-    con = connect(store)
-    con.execute("SET VARIABLE dataset = ['okvqa', 'text-vqa']")
-    con.execute("SET VARIABLE latency_stage = 'T_total'")
-    con.execute("SET VARIABLE latency_stat = 'p50'")
-    con.execute("SET VARIABLE step = 10")
-    con.execute("SET VARIABLE coarse_step = 50")
-    con.execute("SET VARIABLE num = 10")
-    con.execute("SET VARIABLE budgets = [165.0, 300.0]")
-    *dependencies, top = queries.closure("budget_lookup")
-    shell = lambda sql: re.sub(r"\$([a-z_]+)", r"getvariable('\1')", sql)  # noqa: E731 - the docs' sed
-    for dependency in dependencies:
-        con.execute(f"CREATE TEMP TABLE {dependency.name} AS {shell(dependency.sql)}")
-    assert con.execute(shell(top.sql)).fetchall() == expected
-    con.close()

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from budgetdb.report import ReportOptionsError, budget_roles, parse_alpha
+from budgetdb.reporting import ReportOptionsError, budget_roles, parse_alpha
 from budgetdb.templates import TemplateError, environment, render
 from budgetdb.templates.formatting import (
     MissingValueError,

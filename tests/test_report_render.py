@@ -155,7 +155,7 @@ def test_footer(small_store, small_en, small_zh):
     assert "- **Samples**: counted 12; missing `T_LLM_prefill` 2; missing `T_total` 0; in excluded files 0" in footer
     assert "- **Config points**: counted 6; left out 0" in footer
     from budgetdb import queries
-    from budgetdb.report import REPORT_QUERIES
+    from budgetdb.reporting import REPORT_QUERIES
 
     # every query that ran, the queries they use included (pareto_frontier: frontier_summary's), each once,
     # in the order they first ran
@@ -176,6 +176,33 @@ def test_footer(small_store, small_en, small_zh):
         assert sha256 == hashlib.sha256(queries.get(ref).sql.encode("utf-8")).hexdigest()
     assert "## 可复现信息" in small_zh
     assert leak(small_zh) is None and leak(small_en) is None
+
+
+def test_the_report_pins_every_query_it_runs_dependencies_included():
+    from budgetdb import queries
+    from budgetdb.reporting import PLOT_QUERIES, REPORT_PINS, REPORT_QUERIES
+
+    pinned = dict(ref.split("@") for ref in REPORT_PINS)
+    assert len(pinned) == len(REPORT_PINS), "one version of each name"
+    for ref in [*REPORT_QUERIES.values(), *PLOT_QUERIES.values()]:
+        for spec in queries.closure(ref, pins=REPORT_PINS, catalog=queries.packaged()):
+            assert f"v{spec.version}" == pinned.get(spec.name), f"{ref} runs {spec.ref}: pin it in REPORT_QUERIES"
+
+
+def test_user_query_folders_change_nothing_in_the_report(small_store, small_zh, tmp_path, monkeypatch):
+    """A newer config_points, a pareto_frontier whose uses are unpinned, and a broken file, all in
+    $BUDGETDB_QUERIES: the report runs its pinned packaged queries, the same bytes."""
+    from budgetdb import queries
+
+    team = tmp_path / "team"
+    team.mkdir()
+    for name in ("config_points", "pareto_frontier"):
+        text = queries.get(f"{name}@v2", catalog=queries.packaged()).sql.replace("-- version: 2", "-- version: 9")
+        (team / f"{name}.v9.sql").write_text(text.replace("config_points@v2", "config_points"), "utf-8")
+    (team / "budget_range.v9.sql").write_text("-- name: budget_range\nnot a header\n", "utf-8")
+    monkeypatch.setenv(queries.ENV, str(team))
+    assert queries.get("pareto_frontier").ref == "pareto_frontier@v9"
+    assert report(small_store) == small_zh
 
 
 def test_same_store_and_options_give_the_same_bytes(small_store, small_zh):
@@ -368,7 +395,7 @@ def test_a_user_folder_overrides_one_partial(tmp_path, small_store):
 
 
 def test_nan_from_a_query_is_missing_never_printed():
-    from budgetdb.report import ReportOptions, build_context
+    from budgetdb.reporting import ReportOptions, build_context
     from budgetdb.templates import render
 
     nan = float("nan")

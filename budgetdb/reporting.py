@@ -50,6 +50,9 @@ PLOT_QUERIES = {
     "pareto_frontier": "pareto_frontier@v2",
     "prefill_histogram": "prefill_histogram@v1",
 }
+# The report pins all it runs, the queries they use included: an unpinned `uses` of one of them
+# gets the version pinned above (tests/test_report_render.py checks every one is pinned).
+REPORT_PINS = tuple(dict.fromkeys([*REPORT_QUERIES.values(), *PLOT_QUERIES.values()]))
 LATENCY_STAGES = ("T_total", "T_LLM_prefill", "vision_prefill")
 LATENCY_STATS = ("mean", "p50", "p95", "p99")
 # The seed calls the prefill maximum an "extreme long tail"; we say so when max >= 2 x p95.
@@ -139,11 +142,13 @@ def query_params(options: ReportOptions) -> dict[str, Any]:
 def run_queries(con, refs: Mapping[str, str], params: Mapping[str, Any]) -> tuple[dict[str, list[dict]], list[UsedQuery]]:
     records: dict[str, list[dict]] = {}
     used: list[UsedQuery] = []
+    packaged = queries.packaged()  # the report runs the packaged queries only, never a user folder's
     with queries.Session(con) as session:  # a query several others use runs once
         for key, ref in refs.items():
-            spec = queries.get(ref)
-            declared = {p.name for p in spec.params}
-            result = queries.run(con, ref, {k: v for k, v in params.items() if k in declared}, session=session)
+            plan = queries.plan(ref, pins=REPORT_PINS, catalog=packaged)
+            declared = {p.name for p in plan.params}
+            values = {k: v for k, v in params.items() if k in declared}
+            result = queries.run(con, plan.spec, values, session=session, pins=REPORT_PINS, catalog=packaged)
             records[key] = result.records()
             used += [UsedQuery(ran.ref, ran.sha256) for ran in result.executed]
     return records, used
