@@ -35,10 +35,10 @@ def export(
 
     Example: budgetdb export --parquet out/ && duckdb -c "SELECT count(*) FROM 'out/samples/**/*.parquet'"
     """
-    from budgetdb.store import open_store
+    from budgetdb.store import opened
     from budgetdb.store.export import export_parquet
 
-    with open_store(db, read_only=True, wait=wait, data_path=data_path) as con:
+    with opened(db, read_only=True, wait=wait, data_path=data_path, output_dir=parquet) as con:
         exported = export_parquet(con, parquet)
     rows = [(e.view, e.rows, e.files, str(e.path)) for e in exported]
     typer.echo(render(["view", "rows", "files", "path"], rows, fmt), nl=False)

@@ -83,13 +83,13 @@ def run(
     Example: budgetdb query run budget_lookup -p budgets=150,200,300 -p dataset=okvqa
     """
     from budgetdb import queries
-    from budgetdb.store import open_store
+    from budgetdb.store import opened
 
     params = _parse_params(param or [])
     spec = queries.get(ref)
     queries.bind(spec, params)  # parameter errors before the store is opened
     with pandas_unloaded():
-        with open_store(db, read_only=True, wait=wait, data_path=data_path) as con:
+        with opened(db, read_only=True, wait=wait, data_path=data_path) as con:
             result = queries.run(con, spec.ref, params)
     typer.echo(render(result.columns, result.rows, fmt), nl=False)
 

@@ -123,7 +123,7 @@ def report(
     Example: budgetdb report --lang en --plots plots -o budget.md
     """
     from budgetdb.report import ReportOptions, build_report, parse_alpha
-    from budgetdb.store import open_store
+    from budgetdb.store import opened
 
     template_paths, main_template = _templates(template or [])
     options = ReportOptions(
@@ -143,7 +143,7 @@ def report(
         link_base=out.absolute().parent if out is not None else None,
     )
     with pandas_unloaded():
-        with open_store(db, read_only=True, wait=wait, data_path=data_path) as con:
+        with opened(db, read_only=True, wait=wait, data_path=data_path) as con:
             text = build_report(con, options)
     if out is None:
         typer.echo(text, nl=False)

@@ -43,12 +43,12 @@ def sql(
     """
     from budgetdb.queries import QueryRunError
     from budgetdb.queries.adhoc import sql as run_sql
-    from budgetdb.store import open_store
+    from budgetdb.store import opened
 
     text = _read_sql(query, file)
     if not text.strip():
         raise QueryRunError("no SQL given: pass it as an argument or with -f FILE")
-    with open_store(db, read_only=True, wait=wait, data_path=data_path) as con:
+    with opened(db, read_only=True, wait=wait, data_path=data_path) as con:
         result = run_sql(con, text, max_rows=max_rows, time_limit=time_limit)
     typer.echo(render(result.columns, result.rows, fmt), nl=False)
     if result.truncated:

@@ -36,11 +36,11 @@ def ingest(
 
     Example: budgetdb ingest results/core_exp_h100
     """
-    from budgetdb.store import open_store
+    from budgetdb.store import opened
     from budgetdb.store.ingest import IngestOptions
     from budgetdb.store.ingest import ingest as run_ingest
 
-    with open_store(db, read_only=False, wait=wait, data_path=data_path) as con:
+    with opened(db, read_only=False, wait=wait, data_path=data_path) as con:
         with _progress() as progress:
             summary = run_ingest(con, paths, IngestOptions(hardware=hardware, prune=prune, strict=strict), progress)
     for outcome in summary.outcomes:
@@ -73,10 +73,10 @@ def info(
 
     Example: budgetdb info --db results.duckdb
     """
-    from budgetdb.store import locate, open_store
+    from budgetdb.store import locate, opened
     from budgetdb.store.info import store_info
 
-    with open_store(db, read_only=True, wait=wait, data_path=data_path) as con:
+    with opened(db, read_only=True, wait=wait, data_path=data_path) as con:
         found = store_info(con, locate(db, data_path))
     if fmt is OutputFormat.table:
         typer.echo(f"store:          {found.path}")

@@ -2,7 +2,7 @@
 
 from budgetdb.errors import BudgetdbError
 
-_FROM_CONNECTION = ("DATA_PATH_ENV", "DB_ENV", "DEFAULT_DB", "StoreLocation", "locate", "open_store", "resolve_db")
+_FROM_CONNECTION = ("DATA_PATH_ENV", "DB_ENV", "DEFAULT_DB", "StoreLocation", "locate", "open_store", "opened", "resolve_db")
 
 __all__ = ["BudgetdbError", *_FROM_CONNECTION]
 
