@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -40,6 +41,7 @@ def ingest(
     from budgetdb.store.ingest import IngestOptions
     from budgetdb.store.ingest import ingest as run_ingest
 
+    _check_paths(paths)  # before the store is opened: a typo must not leave a new, empty store behind
     with opened(db, read_only=False, wait=wait, data_path=data_path) as con:
         with _progress() as progress:
             summary = run_ingest(con, paths, IngestOptions(hardware=hardware, prune=prune, strict=strict), progress)
@@ -63,6 +65,14 @@ def ingest(
         typer.echo(render([key for key, _, _ in totals], [[value for _, _, value in totals]], fmt), nl=False)
     if summary.failed:
         raise typer.Exit(1)
+
+
+def _check_paths(paths: list[Path]) -> None:
+    from budgetdb.errors import BudgetdbError
+
+    for path in paths:
+        if not os.path.lexists(path):
+            raise BudgetdbError(f"{path}: no such file or folder; nothing was ingested")
 
 
 def info(

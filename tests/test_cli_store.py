@@ -146,6 +146,12 @@ def test_ingest_of_a_missing_path_is_an_error_line(tmp_path):
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: ") and "nowhere" in result.stderr
     assert "Traceback" not in result.output
+    assert not (tmp_path / "s.duckdb").exists()  # no empty store left behind by a typo
+    real = tmp_path / "core_exp_h100"
+    real.mkdir()
+    mixed = invoke("ingest", real, tmp_path / "nowhere", "--db", tmp_path / "s.duckdb")
+    assert mixed.stderr == f"Error: {tmp_path / 'nowhere'}: no such file or folder; nothing was ingested\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["core_exp_h100"]
 
 
 def _latest_migration() -> int:

@@ -102,8 +102,14 @@ def test_a_store_with_a_damaged_header_block_is_reported_corrupt_not_busy(store,
 def test_a_damaged_data_block_found_by_a_query_is_reported_corrupt(store, tmp_path):
     """Corruption in a data block shows only when a query reads it: the command says so in one line."""
     offsets = range(FIRST_BLOCK + 100, store.stat().st_size, BLOCK // 4)
-    damaged = next(db for db in (_damaged(store, tmp_path, o) for o in offsets) if not _corrupt_on_open(db) and _corrupt_on_query(db))
-    for args in (["sql", "SELECT count(*), sum(T_total), sum(length(dataset)) FROM samples"], ["report"], ["export", "--parquet", tmp_path / "out"]):
+    candidates = (_damaged(store, tmp_path, offset) for offset in offsets)
+    damaged = next(db for db in candidates if not _corrupt_on_open(db) and _corrupt_on_query(db))
+    commands = (
+        ["sql", "SELECT count(*), sum(T_total), sum(length(dataset)) FROM samples"],
+        ["report"],
+        ["export", "--parquet", tmp_path / "out"],
+    )
+    for args in commands:
         line = one_line_error(invoke(*args, "--db", damaged))
         assert line.startswith(f"Error: store {damaged} is corrupt (") and "nothing was changed" in line, (args, line)
 
