@@ -40,17 +40,21 @@ WaitOption = Annotated[
 
 class OutputFormat(StrEnum):
     table = "table"
+    line = "line"
+    markdown = "markdown"
     csv = "csv"
     json = "json"
-    markdown = "markdown"
 
 
-FormatOption = Annotated[
-    OutputFormat,
-    typer.Option(
-        "--format", "-F", help="table for people; csv or json (an array of row objects) for scripts; markdown for docs."
-    ),
-]
+# The one description of the formats (cli/output.py writes them): every --format says this.
+FORMAT_HELP = (
+    "table: aligned, for people (a table wider than the terminal elides middle columns); "
+    "line: one 'column = value' line each, for wide rows; markdown: a GitHub table; "
+    "csv, json (an array of row objects): for programs, every row and exact values "
+    "(NaN and infinities are null in json, JSON columns are JSON values)."
+)
+
+FormatOption = Annotated[OutputFormat, typer.Option("--format", "-F", help=FORMAT_HELP)]
 
 DebugOption = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]
 

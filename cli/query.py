@@ -6,8 +6,11 @@ from typing import Annotated
 
 import typer
 
+from budgetdb.queries.limits import TIME_LIMIT
+
+from .limits import MaxRowsOption, TimeLimitOption, stopping
 from .options import DataPathOption, DbOption, FormatOption, OutputFormat, WaitOption
-from .output import render
+from .output import HUMAN, emit_rows, render, write
 from .pandas_guard import pandas_unloaded
 
 query_app = typer.Typer(
@@ -50,7 +53,7 @@ def list_(fmt: FormatOption = OutputFormat.table) -> None:
     from budgetdb import queries
 
     rows = [(s.name, s.version, s.description, _params_text(s)) for s in queries.list_queries()]
-    typer.echo(render(["name", "version", "description", "params"], rows, fmt), nl=False)
+    write(render(["name", "version", "description", "params"], rows, fmt))
 
 
 @query_app.command()
@@ -63,7 +66,7 @@ def show(ref: RefArgument) -> None:
     """
     from budgetdb import queries
 
-    typer.echo(queries.get(ref).sql, nl=False)
+    write(queries.get(ref).sql)
 
 
 @query_app.command()
@@ -73,25 +76,34 @@ def run(
     db: DbOption = None,
     data_path: DataPathOption = None,
     fmt: FormatOption = OutputFormat.table,
+    max_rows: MaxRowsOption = None,
+    time_limit: TimeLimitOption = TIME_LIMIT.default,
     wait: WaitOption = 0.0,
 ) -> None:
     """Run a query on the store (read-only) and print its rows.
 
-    Parameters not given take their defaults; values are converted to the declared type.
-    JSON output is an array of row objects; NaN never appears in it (null instead).
+    Parameters not given take their defaults; values are converted to the declared type and
+    checked against its choices or range (`budgetdb query list` shows them). JSON output is
+    an array of row objects; NaN never appears in it (null instead).
 
     Example: budgetdb query run budget_lookup -p budgets=150,200,300 -p dataset=okvqa
     """
     from budgetdb import queries
+    from budgetdb.queries.limits import MAX_ROWS
     from budgetdb.store import opened
 
     params = _parse_params(param or [])
     spec = queries.get(ref)
     queries.bind(spec, params)  # parameter errors before the store is opened
+    cap = max_rows if max_rows is not None else (MAX_ROWS.default if fmt in HUMAN else 0)
     with pandas_unloaded():
         with opened(db, read_only=True, wait=wait, data_path=data_path) as con:
-            result = queries.run(con, spec.ref, params)
-    typer.echo(render(result.columns, result.rows, fmt), nl=False)
+            with stopping(con, time_limit):
+                result = queries.run(con, spec.ref, params, max_rows=cap, as_text=True)
+    rows = list(result.rows)
+    if result.truncated:  # one more row than the cap tells emit_rows that there were more
+        rows.append(rows[-1])
+    emit_rows(result.columns, [rows], fmt, max_rows=cap, types=list(result.types))
 
 
 def _parse_params(pairs: list[str]) -> dict[str, str]:
@@ -107,7 +119,14 @@ def _parse_params(pairs: list[str]) -> dict[str, str]:
 
 
 def _params_text(spec) -> str:
-    return ", ".join(p.name if p.default is None else f"{p.name}={_literal(p.default)}" for p in spec.params)
+    from budgetdb.queries import ranges
+
+    def text(p) -> str:
+        shown = p.name if p.default is None else f"{p.name}={_literal(p.default)}"
+        valid = ranges.of(p)
+        return f"{shown} ({valid})" if valid is not None else shown
+
+    return ", ".join(text(p) for p in spec.params)
 
 
 def _literal(value) -> str:

@@ -10,6 +10,8 @@ A query may read others (`-- uses: config_points@v1`); `closure("name")` lists e
 run executes, and `run` creates those first (registry.py, runner.py).
 """
 
+from typing import TYPE_CHECKING
+
 from .registry import (
     Param,
     QueryDefinitionError,
@@ -19,7 +21,13 @@ from .registry import (
     QueryRunError,
     QuerySpec,
 )
-from .runner import QueryResult, Session, bind, closure, get, list_queries, run
+
+if TYPE_CHECKING:
+    from .runner import QueryResult, Session, bind, closure, get, list_queries, run
+
+# duckdb (~0.1 s to import) loads with the first query run, not with `budgetdb --help` (whose
+# options take their defaults from budgetdb.queries.limits): the runner's names load on first use
+_FROM_RUNNER = ("QueryResult", "Session", "bind", "closure", "get", "list_queries", "run")
 
 __all__ = [
     "Param",
@@ -37,3 +45,11 @@ __all__ = [
     "list_queries",
     "run",
 ]
+
+
+def __getattr__(name: str):
+    if name in _FROM_RUNNER:
+        from . import runner
+
+        return getattr(runner, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

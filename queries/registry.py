@@ -30,6 +30,7 @@ from typing import Any
 
 from budgetdb.errors import BudgetdbError
 
+from . import ranges
 from .coerce import coerce_literal
 
 TYPES = ("VARCHAR", "DOUBLE", "INTEGER", "BOOLEAN", "VARCHAR[]", "DOUBLE[]", "INTEGER[]")
@@ -41,6 +42,7 @@ _CONTINUATION = re.compile(r"^--  +(?P<value>\S.*)$")
 _PARAM = re.compile(
     r"^(?P<name>[a-z_][a-z0-9_]*)\s+(?P<type>[A-Z]+(?:\[\])?)"
     r"(?:\s+IN\s*\((?P<choices>[^)]*)\))?"
+    rf"(?:\s+(?P<range>{ranges.SYNTAX}))?"  # BETWEEN 1 AND 100, > 0, >= 0 AND < 1 (queries/ranges.py)
     r"(?:\s*=\s*(?P<default>.+?))?"
     r"(?:\s+--\s+(?P<description>.*))?$"
 )
@@ -80,6 +82,7 @@ class Param:
     description: str
     choices: tuple[Any, ...] | None = None
     required: bool = False
+    range: ranges.Range | None = None  # declared in the header; ranges.of() adds the known ones
 
 
 @dataclass(frozen=True)
@@ -189,8 +192,11 @@ def _parse_param(file_name: str, line: int, value: str) -> Param:
             choices = tuple(coerce_literal(item.strip(), type_) for item in _split_literals(match.group("choices")))
         default_text = match.group("default")
         default = coerce_literal(default_text, type_) if default_text is not None else None
+        valid = ranges.parse(match.group("range")) if match.group("range") else None
     except ValueError as exc:
         raise QueryDefinitionError(f"{file_name}:{line}: {exc}") from None
+    if valid is not None and type_.rstrip("[]") not in ("INTEGER", "DOUBLE"):
+        raise QueryDefinitionError(f"{file_name}:{line}: a range needs a number type (INTEGER, DOUBLE), not {type_}")
     if choices is not None and default is not None and default not in choices:
         raise QueryDefinitionError(f"{file_name}:{line}: default {default!r} is not one of the choices {choices}")
     return Param(
@@ -200,6 +206,7 @@ def _parse_param(file_name: str, line: int, value: str) -> Param:
         description=(match.group("description") or "").strip(),
         choices=choices,
         required=default_text is None,
+        range=valid,
     )
 
 
@@ -266,8 +273,9 @@ def _header_line(spec: QuerySpec, prefix: str) -> int:
 
 def _param_text(param: Param) -> str:
     choices = f" IN ({', '.join(map(repr, param.choices))})" if param.choices is not None else ""
+    valid = f" ({ranges.of(param)})" if ranges.of(param) is not None else ""
     default = "" if param.required else f" = {'NULL' if param.default is None else repr(param.default)}"
-    return f"{param.name} {param.type}{choices}{default}"
+    return f"{param.name} {param.type}{choices}{valid}{default}"
 
 
 # -- dependencies ----------------------------------------------------------------------------------
@@ -329,16 +337,17 @@ def _check_dependencies(spec: QuerySpec, every: dict[str, dict[int, QuerySpec]])
                     f"{_uses_line(spec)}: uses {ref}, whose parameter {param.name!r} is not declared here; "
                     f"declare it the same way: `-- param: {_param_text(param)}`"
                 )
-            if (mine.type, mine.choices, mine.default, mine.required) != (
+            if (mine.type, mine.choices, mine.default, mine.required, ranges.of(mine)) != (
                 param.type,
                 param.choices,
                 param.default,
                 param.required,
+                ranges.of(param),
             ):
                 raise QueryDefinitionError(
                     f"{spec.file_name}:{_header_line(spec, f'-- param: {param.name} ')}: parameter {_param_text(mine)} "
                     f"differs from {ref}'s {_param_text(param)}; a dependency runs with this query's values, "
-                    "so type, choices and default must be the same"
+                    "so type, choices and default must be the same (and any range)"
                 )
         if not re.search(rf"\b{dependency.name}\b", code):
             raise QueryDefinitionError(f"{_uses_line(spec)}: uses {ref} but never reads from {dependency.name}")

@@ -9,7 +9,7 @@ from typing import Any
 
 import duckdb
 
-from . import registry
+from . import fetch, ranges, registry
 from .coerce import coerce_value
 from .registry import QueryNotFoundError, QueryParamError, QueryRunError, QuerySpec, load_all, sql_params
 
@@ -22,6 +22,8 @@ class QueryResult:
     rows: list[tuple]
     # every query that ran: the dependencies in the order they ran, then `spec`
     executed: tuple[QuerySpec, ...] = ()
+    truncated: bool = False  # more rows than run(max_rows=...) kept
+    types: tuple = ()  # each column's DuckDB type (duckdb's DuckDBPyType), as fetched
 
     def records(self) -> list[dict[str, Any]]:
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
@@ -85,31 +87,46 @@ def bind(spec: QuerySpec, params: Mapping[str, Any] | None = None) -> dict[str, 
             raise QueryParamError(
                 f"{spec.ref} parameter {param.name} must be one of {', '.join(map(str, param.choices))}; got {value!r}"
             )
+        reason = ranges.problem(param, value)  # NaN, infinities, and values outside the parameter's range
+        if reason is not None:
+            raise QueryParamError(f"{spec.ref} parameter {param.name} {reason}")
         bound[param.name] = value
     return bound
 
 
-def run(con, ref: str, params: Mapping[str, Any] | None = None, session: Session | None = None) -> QueryResult:
+def run(
+    con,
+    ref: str,
+    params: Mapping[str, Any] | None = None,
+    session: Session | None = None,
+    *,
+    max_rows: int = 0,
+    as_text: bool = False,
+) -> QueryResult:
     """Run query `ref` on DuckDB connection `con` with `params` bound as named parameters.
 
     Each query it uses runs first, once, with the same values, into a temporary table named
     after it (temporary tables work on a read-only connection too); they are dropped again
     when the query has run or failed. Within a `Session`, results stay until the session
     ends, so queries that use the same ones with the same values compute them once.
+
+    `max_rows` keeps only the first rows (0: all; `truncated` says if more were left);
+    `as_text` gives values Python cannot hold exactly as DuckDB's text (queries/fetch.py).
     """
+    fetching: dict[str, Any] = {"max_rows": max_rows, "as_text": as_text}
     spec = get(ref)
     bound = bind(spec, params)
     executed = registry.closure(spec, load_all())
     if session is not None:
         for query in executed:
             session.materialise(query, bound, spec)
-        return _fetch(con, spec, bound, executed, f'SELECT * FROM temp.main."{spec.name}"', {})
+        return _fetch(con, spec, bound, executed, f'SELECT * FROM temp.main."{spec.name}"', {}, **fetching)
     created: list[str] = []
     try:
         for dependency in executed[:-1]:
             _create_temp_table(con, dependency, bound, spec)
             created.append(dependency.name)
-        return _fetch(con, spec, bound, executed, spec.sql, _own_values(spec, bound))
+        return _fetch(con, spec, bound, executed, spec.sql, _own_values(spec, bound), **fetching)
     finally:
         _drop_temp_tables(con, created)
 
@@ -143,14 +160,21 @@ def _hashable(value):
     return tuple(value) if isinstance(value, list) else value
 
 
-def _fetch(con, spec: QuerySpec, bound, executed, sql: str, values) -> QueryResult:
+def _fetch(con, spec: QuerySpec, bound, executed, sql: str, values, max_rows: int = 0, as_text: bool = False) -> QueryResult:
     try:
-        cursor = con.execute(sql, values)
-        columns = [d[0] for d in cursor.description]
-        rows = cursor.fetchall()
+        found = fetch.rows(con, sql, values, as_text=as_text)
+        rows, truncated = found.take(max_rows)
     except duckdb.Error as exc:
         raise QueryRunError(f"{spec.ref} failed: {exc}") from exc
-    return QueryResult(spec=spec, params=dict(bound), columns=columns, rows=rows, executed=executed)
+    return QueryResult(
+        spec=spec,
+        params=dict(bound),
+        columns=found.names,
+        rows=rows,
+        executed=executed,
+        truncated=truncated,
+        types=tuple(c.type for c in found.columns),
+    )
 
 
 def _own_values(spec: QuerySpec, bound: Mapping[str, Any]) -> dict[str, Any]:

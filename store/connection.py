@@ -54,7 +54,9 @@ _BASE_CONFIG = {**extensions.OFFLINE, "python_enable_replacements": False}
 # Reading connections (every command but ingest, and budgetdb.connect()'s default): no file is
 # read or written but the store's own (DuckDB's enable_external_access), no setting changes
 # (lock_configuration; the progress bar is turned off after connecting, so it stays allowed).
-_LOCKED_CONFIG = {"lock_configuration": True, "allowed_configs": ["enable_progress_bar"]}
+# (A PIVOT that finds its own columns sets current_transaction_invalidation_policy as it runs.)
+_ALLOWED_CONFIGS = ["enable_progress_bar", "current_transaction_invalidation_policy"]
+_LOCKED_CONFIG = {"lock_configuration": True, "allowed_configs": _ALLOWED_CONFIGS}
 # A reader allowed to read local files could load an installed extension or install one: point
 # DuckDB at an extension folder and repository that do not exist (and no community ones).
 _NO_EXTENSIONS = {
@@ -266,6 +268,7 @@ def _restrict(con, location: StoreLocation, access: _Access) -> None:
             con.execute(f"SET {name} = $value", {"value": value})
     else:
         con.execute("SET enable_external_access = false")
+    con.execute("SET allowed_configs = $names", {"names": _ALLOWED_CONFIGS})
     con.execute("SET lock_configuration = true")
 
 
