@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from .options import DataPathOption, DbOption, FormatOption, OutputFormat, PathArgument, WaitOption
-from .output import render
+from .output import render, write
 
 
 def ingest(
@@ -60,9 +60,9 @@ def ingest(
         ("mb_per_s", "MB/s read", round(mb_per_s, 1)),
     ]
     if fmt is OutputFormat.table:
-        typer.echo(render(["", "count"], [(label, value) for _, label, value in totals], fmt), nl=False)
+        write(render(["", "count"], [(label, value) for _, label, value in totals], fmt))
     else:
-        typer.echo(render([key for key, _, _ in totals], [[value for _, _, value in totals]], fmt), nl=False)
+        write(render([key for key, _, _ in totals], [[value for _, _, value in totals]], fmt))
     if summary.failed:
         raise typer.Exit(1)
 
@@ -96,7 +96,7 @@ def info(
             "last ingest:    "
             + (found.last_ingest.isoformat(sep=" ", timespec="seconds") + " UTC" if found.last_ingest else "never")
         )
-    typer.echo(render(found.columns, found.rows, fmt, title="contents"), nl=False)
+    write(render(found.columns, found.rows, fmt, title="contents"))
 
 
 def demo(
