@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -110,11 +111,24 @@ def demo(
     3 datasets x 27 configurations (tier x top_k x blocks) with believable accuracy/latency
     trade-offs, a few multi-GPU shards, a log file and a non-result JSON.
 
+    DIRECTORY/core_exp_<hw> must not exist yet: demo never writes over a tree.
+
     Example: budgetdb demo demo_results && budgetdb ingest demo_results/core_exp_h100
     """
     from budgetdb.demo import write_demo_tree
+    from budgetdb.errors import BudgetdbError
 
-    written = write_demo_tree(directory, samples=samples, hardware=hardware, seed=seed)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", hardware):
+        raise BudgetdbError(f"--hardware {hardware!r}: use letters, digits, '.', '_' and '-' (it names a folder)")
+    root = directory / f"core_exp_{hardware}"
+    if os.path.lexists(directory) and not directory.is_dir():
+        raise BudgetdbError(f"{directory} is a file; demo writes a folder tree: give a folder")
+    if os.path.lexists(root):
+        raise BudgetdbError(f"{root} exists already; demo writes a whole new tree: remove it or give another folder")
+    try:
+        written = write_demo_tree(directory, samples=samples, hardware=hardware, seed=seed)
+    except OSError as exc:
+        raise BudgetdbError(f"cannot write the demo tree into {directory}: {exc.strerror or exc}") from None
     typer.echo(f"wrote {written.files} files ({written.samples:,} samples) under {written.root}")
     typer.echo(f"next: budgetdb ingest {written.root}")
 

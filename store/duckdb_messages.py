@@ -93,6 +93,30 @@ def is_lake_missing(exc: BaseException) -> bool:
     return "creating a new ducklake is explicitly disabled" in str(exc).lower()
 
 
+# -- the disk under a store ------------------------------------------------------------------
+
+# what the operating system's messages for these errors say (strerror), as DuckDB passes them on
+_DISK_TEXT = (
+    "no space left on device",
+    "disk quota exceeded",
+    "permission denied",
+    "read-only file system",
+    "input/output error",
+)
+
+
+def disk_problem(exc: BaseException | None) -> str | None:
+    """The first line, anywhere in the exception's chain, of a DuckDB error that a file could
+    not be written or opened for a reason of the disk (full, quota, permissions, read-only,
+    I/O), e.g. `IO Error: Could not write file "x.wal": No space left on device`; else None."""
+    import duckdb
+
+    for e in _chain(exc):
+        if isinstance(e, duckdb.Error) and any(text in str(e).lower() for text in _DISK_TEXT):
+            return first_line(e)
+    return None
+
+
 # -- interrupts ----------------------------------------------------------------------------------
 
 

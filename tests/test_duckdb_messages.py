@@ -223,3 +223,20 @@ def test_a_load_error_loses_duckdbs_category_and_the_file_name(tmp_path):
     exc = _error(lambda: con.execute("SELECT * FROM read_json([$p])", {"p": str(broken)}).fetchall())
     assert str(broken) in str(exc) and str(exc).startswith("Invalid Input Error: ")
     assert messages.load_error(exc, str(broken)) == "Malformed JSON at byte 25: unexpected end of data."
+
+
+def test_disk_problems_are_found_in_the_chain(tmp_path):
+    con = duckdb.connect()
+    full = _error(lambda: con.execute("COPY (SELECT 1) TO '/dev/full' (FORMAT csv)"))
+    assert messages.disk_problem(full) == 'IO Error: Could not write file "/dev/full": No space left on device'
+    try:
+        try:
+            raise full
+        except duckdb.Error as exc:  # what a failed COMMIT followed by a ROLLBACK of nothing looks like
+            raise duckdb.TransactionException("TransactionContext Error: cannot rollback - no transaction is active") from exc
+    except duckdb.Error as outer:
+        assert messages.disk_problem(outer) == messages.first_line(full)
+    if Path("/sys/kernel").is_dir():  # sysfs refuses new files even to root
+        denied = _error(lambda: con.execute("COPY (SELECT 1) TO '/sys/kernel/budgetdb_test' (FORMAT csv)"))
+        assert "Permission denied" in messages.disk_problem(denied)
+    assert messages.disk_problem(_error(lambda: con.execute("SELECT * FROM no_such_table"))) is None
