@@ -17,11 +17,10 @@ class _ReportingGroup(TyperGroup):
     full or read-only, a DuckDB error, memory running out)."""
 
     def invoke(self, ctx):
-        debug = (ctx.obj or {}).get("debug") or "--debug" in sys.argv
         try:
             return super().invoke(ctx)
         except BudgetdbError as exc:
-            if debug:
+            if _debug(ctx):
                 raise
             _fail(str(exc))
         except BrokenPipeError:
@@ -29,10 +28,15 @@ class _ReportingGroup(TyperGroup):
         except (typer.Exit, typer.Abort, typer.TyperException, KeyboardInterrupt):
             raise
         except Exception as exc:
-            line = None if debug else _one_line(exc)
+            line = None if _debug(ctx) else _one_line(exc)
             if line is None:
                 raise
             _fail(line)
+
+
+def _debug(ctx) -> bool:
+    # read after the command ran: the root callback puts --debug into ctx.obj
+    return bool((ctx.obj or {}).get("debug")) or "--debug" in sys.argv
 
 
 def _fail(message: str) -> None:
