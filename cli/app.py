@@ -54,11 +54,12 @@ def _one_line(exc: BaseException) -> str | None:
     duckdb = sys.modules.get("duckdb")
     if duckdb is None or not _from_duckdb(exc, duckdb):
         return None
+    from budgetdb.store.connection import masked
     from budgetdb.store.duckdb_messages import disk_problem, first_line, is_interrupt
 
     if is_interrupt(exc):
         return None  # Ctrl-C: main() says "Interrupted."
-    line = disk_problem(exc) or first_line(exc)
+    line = masked(disk_problem(exc) or first_line(exc))  # a lake's libpq string may carry a password
     if isinstance(exc, duckdb.FatalException) or "database has been invalidated" in line.lower():
         return f"DuckDB stopped: {line}. The store keeps what its last commit wrote; run the command again once this is fixed"
     return line

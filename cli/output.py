@@ -328,7 +328,7 @@ def _csv_cell(value: Any, kind: Any) -> str:
 
 
 def _json_rows(columns: Sequence[str], batches: Iterable[Sequence[Sequence[Any]]], kinds: list) -> Iterable[str]:
-    names = [json.dumps(str(c), ensure_ascii=False) for c in columns]
+    names = [json.dumps(c, ensure_ascii=False) for c in _unique(columns)]
     first = True
     yield "["
     for batch in batches:
@@ -339,6 +339,21 @@ def _json_rows(columns: Sequence[str], batches: Iterable[Sequence[Sequence[Any]]
             first = False
         yield "".join(parts)
     yield "]\n" if first else "\n]\n"
+
+
+def _unique(columns: Sequence[str]) -> list[str]:
+    """Column names as JSON object keys: a repeated name gets `_1`, `_2`, ... (as DuckDB names
+    the columns of a subquery), so no value is lost to a duplicate key."""
+    seen: set[str] = set()
+    out = []
+    for column in map(str, columns):
+        name, n = column, 0
+        while name in seen:
+            n += 1
+            name = f"{column}_{n}"
+        seen.add(name)
+        out.append(name)
+    return out
 
 
 def _json(value: Any, kind: Any, *, short: bool = False) -> str:

@@ -46,7 +46,7 @@ def report(
             "--out",
             "-o",
             metavar="FILE",
-            help="Write the report to FILE instead of stdout; plot links are relative to its folder. A file is "
+            help="Write the report to FILE instead of stdout (- is stdout); plot links are relative to its folder. A file is "
             "replaced whole (keeping its permissions), a symlink's target is written, a device or FIFO written through.",
             dir_okay=False,
             show_default=False,
@@ -129,6 +129,8 @@ def report(
     from budgetdb.report import ReportOptions, build_report, parse_alpha
     from budgetdb.store import opened
 
+    if out is not None and str(out) == "-":  # the usual spelling of stdout
+        out = None
     store = store_paths(db, data_path)  # no output may overwrite the store: refused before anything runs
     if out is not None:
         refuse_store(out, "--out", store)

@@ -153,6 +153,7 @@ def _keywords(text: str) -> list[str]:
 
 
 _WORD = re.compile(r"[A-Za-z_]+")
+_EXPLAIN_TOKENS = 64
 _PIVOTS = {"PIVOT", "PIVOT_WIDER"}
 
 
@@ -202,7 +203,7 @@ def _explained(con, text: str):
     tokens = [position for position, _ in duckdb.tokenize(text)]
     if not tokens or _keywords(text)[:1] != ["EXPLAIN"]:
         return None
-    for position in tokens[1:]:
+    for position in tokens[1:_EXPLAIN_TOKENS]:  # EXPLAIN's options are a few tokens, never more
         tail = text[position:]
         try:
             found = con.extract_statements(tail)

@@ -42,6 +42,7 @@ SETTINGS = {setting.name: setting for setting in (MAX_ROWS, TIME_LIMIT)}
 # After the time limit interrupts DuckDB, how long a query may take to notice before it is
 # declared stuck (a read blocked on a FIFO or a hung network mount never checks for interrupts).
 STUCK_AFTER = 5.0
+MAX_SECONDS = 1e9  # about 31 years: larger ones overflow the platform's timers
 
 
 class QueryTimeoutError(QueryError):
@@ -61,7 +62,11 @@ def time_limit(con, seconds: float | None, *, on_stuck: Callable[[], None] | Non
     after the interrupt: DuckDB checks for interrupts between chunks, so a read that blocks
     (a FIFO, a dead mount) never sees it. The CLI passes a function that ends the process.
     """
-    if not seconds or seconds <= 0:
+    if seconds is not None and not (0 <= seconds <= MAX_SECONDS):  # NaN too
+        raise QueryTimeoutError(
+            f"{TIME_LIMIT.option} must be between 0 (no limit) and {MAX_SECONDS:,.0f} seconds, got {seconds!r}"
+        )
+    if not seconds:
         yield
         return
     fired = threading.Event()

@@ -41,7 +41,7 @@ DATA_PATH_ENV = "BUDGETDB_DATA_PATH"
 LAKE_PREFIX = "ducklake:"
 POSTGRES_PREFIX = "postgres:"
 LAKE_ALIAS = "budget_lake"
-_SECRET = re.compile(r"(password\s*=\s*)(\S+)", re.I)
+_SECRET = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s\"']+)", re.I)
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # The first bytes of a file: DuckDB's main header has its magic at bytes 8-11.
 _DUCKDB_MAGIC = (8, b"DUCK")
@@ -92,10 +92,15 @@ class StoreLocation:
         """For people: the file path, or the DuckLake string (any password masked)."""
         if not self.is_lake:
             return str(self.path)
-        return _SECRET.sub(r"\1***", self.attach_target)
+        return masked(self.attach_target)
 
     def __str__(self) -> str:
         return self.label
+
+
+def masked(text: str) -> str:
+    """`text` with any `password=...` of a libpq string masked (DuckDB's messages repeat it)."""
+    return _SECRET.sub(r"\1***", text)
 
 
 def locate(db: str | os.PathLike | StoreLocation | None = None, data_path: str | os.PathLike | None = None) -> StoreLocation:
@@ -310,7 +315,9 @@ def _connect_waiting(location: StoreLocation, access: _Access, wait: float) -> d
             # one wins, the others attach to the lake it made
             races += 1
             if races > 8:
-                raise StoreNotFoundError(f"cannot open store {location.label}: {first_line(exc.__cause__ or exc)}") from exc
+                raise StoreNotFoundError(
+                    f"cannot open store {location.label}: {masked(first_line(exc.__cause__ or exc))}"
+                ) from exc
             time.sleep(random.uniform(0.05, 0.1 * 2**races))
         except duckdb.IOException as exc:
             if is_corrupt(exc):
@@ -320,7 +327,7 @@ def _connect_waiting(location: StoreLocation, access: _Access, wait: float) -> d
                     ) from exc
                 raise StoreCorruptError(corrupt_message(location, exc)) from exc
             if not is_lock_held(exc):
-                raise StoreNotFoundError(f"cannot open store {location.label}: {first_line(exc)}") from exc
+                raise StoreNotFoundError(f"cannot open store {location.label}: {masked(first_line(exc))}") from exc
             if time.monotonic() >= deadline:
                 # a reader only conflicts with a writer; a writer with any other process
                 doing = "is writing to it" if access.read_only else "has it open"
@@ -383,7 +390,7 @@ def _connect(location: StoreLocation, access: _Access) -> duckdb.DuckDBPyConnect
             ) from exc
         if isinstance(exc, duckdb.IOException):
             raise  # a held lock is waited for by the caller
-        raise StoreNotFoundError(f"cannot open store {location.label}: {first_line(exc)}") from exc
+        raise StoreNotFoundError(f"cannot open store {location.label}: {masked(first_line(exc))}") from exc
     except BaseException:
         con.close()
         raise

@@ -146,3 +146,40 @@ def test_json_output_is_valid_even_when_empty(tmp_path):
     new_store(db).close()
     result = invoke("sql", "SELECT * FROM samples", "--db", db, "-F", "json")
     assert result.exit_code == 0 and json.loads(result.stdout) == []
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e300"])
+def test_a_time_limit_that_is_no_number_of_seconds_is_one_line(tmp_path, value):
+    db = tmp_path / "s.duckdb"
+    new_store(db).close()
+    result = invoke("sql", "SELECT 1", "--db", db, "--time-limit", value)
+    assert result.exit_code == 1 and "Exception in thread" not in result.output
+    assert result.stderr.startswith("Error: --time-limit must be between 0 (no limit) and 1,000,000,000 seconds")
+
+
+def test_repeated_column_names_lose_no_value_in_json(tmp_path):
+    db = tmp_path / "s.duckdb"
+    new_store(db).close()
+    result = invoke("sql", "SELECT 1 AS a, 2 AS a, 3 AS b", "--db", db, "-F", "json")
+    assert json.loads(result.stdout) == [{"a": 1, "a_1": 2, "b": 3}]
+    assert invoke("sql", "SELECT 1 AS a, 2 AS a", "--db", db, "-F", "csv").stdout == "a,a\n1,2\n"
+
+
+def test_a_lake_password_never_shows_in_an_error(tmp_path):
+    """DuckDB repeats the libpq string, password included, in its connection errors."""
+    pytest.importorskip("duckdb_extension_postgres_scanner")
+    db = "ducklake:postgres:dbname=x host=127.0.0.1 port=1 user=me password=s3cr3t-value"
+    result = invoke("info", "--db", db)
+    assert result.exit_code == 1
+    assert "s3cr3t" not in result.output and "password=***" in result.stderr
+
+
+def test_report_out_dash_is_stdout(tmp_path, monkeypatch):
+    db = tmp_path / "s.duckdb"
+    con = new_store(db)
+    add_config_run(con, dataset="okvqa", samples={"accuracy": [1.0], "T_total": [100.0]})
+    con.close()
+    monkeypatch.chdir(tmp_path)
+    result = invoke("report", "--db", db, "-o", "-", "--lang", "en")
+    assert result.exit_code == 0 and result.stdout.startswith("# ")
+    assert not (tmp_path / "-").exists()
