@@ -40,7 +40,9 @@ def _debug(ctx) -> bool:
 
 
 def _fail(message: str) -> None:
-    typer.echo(f"Error: {message}", err=True)
+    from budgetdb.templates.formatting import visible  # a path or value in it may hold terminal escapes
+
+    typer.echo(f"Error: {visible(message)}", err=True)
     raise typer.Exit(1) from None
 
 

@@ -32,9 +32,16 @@ DataPathOption = Annotated[
     ),
 ]
 
+
+def _seconds(value: float) -> float:
+    if value != value:  # NaN passes min=0, and a deadline of NaN is never reached
+        raise typer.BadParameter("must be a number of seconds, not nan")
+    return value
+
+
 WaitOption = Annotated[
     float,
-    typer.Option("--wait", min=0, help="Seconds to keep retrying while another process holds the store."),
+    typer.Option("--wait", min=0, callback=_seconds, help="Seconds to keep retrying while another process holds the store."),
 ]
 
 

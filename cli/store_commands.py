@@ -41,6 +41,7 @@ def ingest(
     from budgetdb.store import opened
     from budgetdb.store.ingest import IngestOptions
     from budgetdb.store.ingest import ingest as run_ingest
+    from budgetdb.templates.formatting import visible  # file names may hold terminal escapes
 
     _check_paths(paths)  # before the store is opened: a typo must not leave a new, empty store behind
     with opened(db, read_only=False, wait=wait, data_path=data_path) as con:
@@ -48,9 +49,9 @@ def ingest(
             summary = run_ingest(con, paths, IngestOptions(hardware=hardware, prune=prune, strict=strict), progress)
     for outcome in summary.outcomes:
         if outcome.outcome in ("failed", "vanished"):
-            typer.echo(f"{outcome.outcome}: {outcome.path}: {outcome.reason}", err=True)
+            typer.echo(visible(f"{outcome.outcome}: {outcome.path}: {outcome.reason}"), err=True)
         for warning in outcome.warnings:
-            typer.echo(f"warning: {outcome.path}: {warning}", err=True)
+            typer.echo(visible(f"warning: {outcome.path}: {warning}"), err=True)
     mb_per_s = summary.bytes_read / 2**20 / summary.seconds if summary.seconds else 0.0
     totals = [
         *((f"files_{name}", f"files {name}", count) for name, count in summary.counts.items()),

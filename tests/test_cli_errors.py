@@ -183,3 +183,23 @@ def test_report_out_dash_is_stdout(tmp_path, monkeypatch):
     result = invoke("report", "--db", db, "-o", "-", "--lang", "en")
     assert result.exit_code == 0 and result.stdout.startswith("# ")
     assert not (tmp_path / "-").exists()
+
+
+def test_terminal_escapes_in_file_names_are_shown_not_sent(tmp_path):
+    """A result file named with an escape sequence (one that retitles the terminal) is named
+    in ingest's `failed:` line with the sequence shown, never sent to the terminal."""
+    folder = tmp_path / "core_exp_h100" / "okvqa"
+    folder.mkdir(parents=True)
+    (folder / "bad\x1b]0;pwned\x07.json").write_text("{")
+    result = invoke("ingest", folder, "--db", tmp_path / "s.duckdb")
+    assert result.exit_code == 1
+    failed = [line for line in result.stderr.splitlines() if line.startswith("failed: ")]
+    assert len(failed) == 1 and "bad\\x1b]0;pwned\\x07.json" in failed[0]
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    missing = invoke("ingest", tmp_path / "gone\x1b[2J", "--db", tmp_path / "s.duckdb")
+    assert "\x1b" not in missing.stderr and "gone\\x1b[2J" in missing.stderr
+
+
+def test_a_wait_of_nan_is_refused(tmp_path):
+    result = invoke("info", "--db", tmp_path / "s.duckdb", "--wait", "nan")
+    assert result.exit_code == 2 and "must be a number of seconds, not nan" in result.stderr
