@@ -70,10 +70,15 @@ def time_limit(con, seconds: float | None, *, on_stuck: Callable[[], None] | Non
         yield
         return
     fired = threading.Event()
+    finished = threading.Event()
 
     def stop() -> None:
+        # DuckDB forgets an interrupt that comes between two queries (the report runs many):
+        # keep interrupting until the block is over
         fired.set()
-        con.interrupt()
+        while not finished.is_set():
+            con.interrupt()
+            finished.wait(0.05)
 
     timers = [threading.Timer(seconds, stop)]
     if on_stuck is not None:
@@ -88,6 +93,7 @@ def time_limit(con, seconds: float | None, *, on_stuck: Callable[[], None] | Non
             raise QueryTimeoutError(timeout_message(seconds)) from None
         raise
     finally:
+        finished.set()
         for timer in timers:
             timer.cancel()
 

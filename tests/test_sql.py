@@ -371,3 +371,18 @@ def test_invalid_utf8_sql_from_a_file_is_one_line(store, tmp_path):
     assert result.stderr == f"Error: {script} is not UTF-8 text (byte 11 is b'\\xe9'); save it as UTF-8\n"
     piped = CliRunner().invoke(app, ["sql", "-f", "-", "--db", str(store)], input=b"SELECT '\xff' AS x")
     assert piped.exit_code == 1 and piped.stderr.startswith("Error: stdin is not UTF-8 text")
+
+
+def test_the_time_limit_stops_a_block_of_many_short_queries():
+    """The report runs many queries: an interrupt that lands between two of them must not be lost."""
+    import time
+
+    from budgetdb.queries.limits import QueryTimeoutError, time_limit
+
+    con = duckdb.connect()
+    give_up = time.monotonic() + 60  # a generous bound: without the fix the loop never ends
+    with pytest.raises(QueryTimeoutError, match="stopped after 0.2 s"):
+        with time_limit(con, 0.2):
+            while time.monotonic() < give_up:
+                con.execute("SELECT 42").fetchall()
+    assert con.execute("SELECT 7").fetchall() == [(7,)]  # the connection works afterwards
