@@ -91,7 +91,9 @@ def info(
     with opened(db, read_only=True, wait=wait, data_path=data_path) as con:
         found = store_info(con, locate(db, data_path))
     if fmt is OutputFormat.table:
-        typer.echo(f"store:          {found.path}")
+        from budgetdb.templates.formatting import visible
+
+        typer.echo(f"store:          {visible(found.path)}")
         typer.echo(f"schema version: {found.schema_version}")
         typer.echo(f"size:           {found.size_bytes / 2**20:.1f} MB")
         typer.echo(
