@@ -153,7 +153,36 @@ def _keywords(text: str) -> list[str]:
 
 
 _WORD = re.compile(r"[A-Za-z_]+")
+_NAME = re.compile(r'"(?:[^"]|"")*"|[A-Za-z_][A-Za-z0-9_$]*')
 _EXPLAIN_TOKENS = 64
+# Table functions a query may call that change state DuckDB's settings do not guard (logging
+# and profiling to files, checkpoints, DuckLake maintenance), that send SQL to the catalog
+# database as written, or that run SQL given as a string past this check.
+_STATE_FUNCTIONS = frozenset(
+    {
+        "enable_logging",
+        "disable_logging",
+        "truncate_duckdb_logs",
+        "enable_profiling",
+        "disable_profiling",
+        "checkpoint",
+        "force_checkpoint",
+        "ducklake_add_data_files",
+        "ducklake_cleanup_old_files",
+        "ducklake_delete_orphaned_files",
+        "ducklake_expire_snapshots",
+        "ducklake_flush_inlined_data",
+        "ducklake_merge_adjacent_files",
+        "ducklake_rewrite_data_files",
+        "ducklake_set_option",
+        "ducklake_set_commit_message",
+        "ducklake_commit",
+        "postgres_execute",
+        "postgres_query",
+        "query",
+        "json_execute_serialized_sql",
+    }
+)
 _PIVOTS = {"PIVOT", "PIVOT_WIDER"}
 
 
@@ -166,8 +195,28 @@ def _is_pivot(text: str, parsed) -> bool:
     return "CREATE" not in words and bool(_PIVOTS & set(words))
 
 
+def _calls(text: str) -> list[str]:
+    """The names (lower case, unquoted) of the functions `text` calls: a name token before `(`."""
+    tokens = duckdb.tokenize(text)
+    called = []
+    for (position, kind), (following, _) in zip(tokens, tokens[1:], strict=False):
+        if kind in (duckdb.token_type.identifier, duckdb.token_type.keyword) and text[following] == "(":
+            found = _NAME.match(text, position)
+            if found:
+                name = found.group(0)
+                called.append(name[1:-1].replace('""', '"').lower() if name.startswith('"') else name.lower())
+    return called
+
+
 def _reading(con, text: str, parsed, where: str) -> Statement:
     """`parsed` as a Statement to run, or ReadOnlyError."""
+    for name in _calls(text):
+        if name in _STATE_FUNCTIONS:
+            subject = where.removesuffix(" is").replace("this", "the SQL")
+            raise ReadOnlyError(
+                f"budgetdb sql only reads; {subject} calls {name}(), which changes DuckDB's state or files "
+                "(or runs SQL past this check). The store changes only through `budgetdb ingest`."
+            )
     kind = parsed.type
     if kind == duckdb.StatementType.SELECT:
         return Statement(text, parsed)

@@ -386,3 +386,29 @@ def test_the_time_limit_stops_a_block_of_many_short_queries():
             while time.monotonic() < give_up:
                 con.execute("SELECT 42").fetchall()
     assert con.execute("SELECT 7").fetchall() == [(7,)]  # the connection works afterwards
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT * FROM enable_logging(storage := 'file', storage_path := '{tmp}/logs')",
+        'SELECT * FROM system.main."Enable_Logging"()',
+        "SELECT * FROM enable_profiling()",
+        "SELECT * FROM truncate_duckdb_logs()",
+        "SELECT * FROM checkpoint()",
+        "EXPLAIN ANALYZE SELECT * FROM force_checkpoint()",
+        "SELECT * FROM ducklake_cleanup_old_files('budget_lake', cleanup_all => true)",
+        "SELECT * FROM ducklake_expire_snapshots('budget_lake', older_than => now())",
+        "SELECT * FROM postgres_execute('__ducklake_metadata_budget_lake', 'DROP TABLE x')",
+        "SELECT * FROM query('SELECT * FROM enable_logging()')",
+    ],
+)
+def test_table_functions_that_change_state_are_refused_even_with_local_files(store, tmp_path, statement):
+    """DuckDB's settings do not guard these: enable_logging(storage := 'file') wrote log files
+    with --allow-local-files; the rest checkpoint, maintain a lake or run SQL past the check."""
+    before = sha256(store)
+    result = invoke("sql", statement.format(tmp=tmp_path), "--db", str(store), "--allow-local-files")
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("Error: budgetdb sql only reads; the SQL calls "), result.stderr
+    assert sha256(store) == before and sorted(p.name for p in tmp_path.iterdir()) == ["store.duckdb"]
+    assert invoke("sql", "SELECT 1 AS query, 2 AS checkpoint", "--db", str(store)).exit_code == 0  # names, not calls
