@@ -142,6 +142,9 @@ _register()
 
 
 def main() -> None:
+    if sys.stdout is None:  # started with stdout closed (`>&-`): nowhere to print rows or summaries
+        sys.stderr.write("Error: stdout is closed; give the command somewhere to print (e.g. > /dev/null)\n")
+        sys.exit(1)
     try:
         app()
     except KeyboardInterrupt:

@@ -52,6 +52,8 @@ def export_parquet(con, directory: str | os.PathLike) -> list[ExportedView]:
     swapped go back, so the folder holds either the old export or the new one.
     """
     directory = Path(directory).expanduser().absolute()
+    if os.path.lexists(directory) and not directory.is_dir():
+        raise ExportError(f"{directory} is not a folder; give export a folder to write into")
     for view in VIEWS:
         _check_replaceable(directory / view)
     try:

@@ -203,3 +203,27 @@ def test_terminal_escapes_in_file_names_are_shown_not_sent(tmp_path):
 def test_a_wait_of_nan_is_refused(tmp_path):
     result = invoke("info", "--db", tmp_path / "s.duckdb", "--wait", "nan")
     assert result.exit_code == 2 and "must be a number of seconds, not nan" in result.stderr
+
+
+def test_a_closed_stdout_is_one_line(tmp_path):
+    db = tmp_path / "s.duckdb"
+    new_store(db).close()
+    script = "from budgetdb.cli.app import main; main()"
+    done = subprocess.run(
+        [sys.executable, "-c", script, "sql", "SELECT 1", "--db", str(db)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        close_fds=True,
+        pass_fds=(),
+        preexec_fn=lambda: os.close(1),
+    )
+    assert done.returncode == 1
+    assert done.stderr == "Error: stdout is closed; give the command somewhere to print (e.g. > /dev/null)\n"
+
+
+def test_export_into_something_that_is_no_folder_is_one_line(tmp_path):
+    db = tmp_path / "s.duckdb"
+    new_store(db).close()
+    result = invoke("export", "--parquet", os.devnull, "--db", db)
+    assert one_line(result) == f"Error: {os.devnull} is not a folder; give export a folder to write into"
