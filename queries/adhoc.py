@@ -130,10 +130,25 @@ def _parse(con, text: str) -> list:
         raise QueryRunError(f"cannot parse the SQL: {exc}") from None
 
 
+def _tokens(text: str) -> list[tuple[int, Any]]:
+    """duckdb.tokenize(text) with the positions as indexes into `text`: DuckDB gives byte
+    offsets into its UTF-8, which differ from them after the first non-ASCII character."""
+    found = duckdb.tokenize(text)
+    if text.isascii():
+        return found
+    starts = {}  # byte offset -> index of the character starting there
+    offset = 0
+    for index, char in enumerate(text):
+        starts[offset] = index
+        offset += len(char.encode("utf-8", "surrogatepass"))
+    starts[offset] = len(text)
+    return [(starts[position], kind) for position, kind in found]
+
+
 def _pieces(text: str) -> list[str]:
     """The text of each statement: `text` split at the `;` tokens DuckDB's tokenizer finds
     (so never inside a string, a quoted name or a comment), without the empty ones."""
-    tokens = duckdb.tokenize(text)
+    tokens = _tokens(text)
     cuts = [position for position, kind in tokens if kind == duckdb.token_type.operator and text[position] == ";"]
     pieces, start = [], 0
     for cut in [*cuts, len(text)]:
@@ -147,7 +162,7 @@ def _pieces(text: str) -> list[str]:
 def _keywords(text: str) -> list[str]:
     return [
         _WORD.match(text, position).group(0).upper()  # type: ignore[union-attr]
-        for position, kind in duckdb.tokenize(text)
+        for position, kind in _tokens(text)
         if kind == duckdb.token_type.keyword and _WORD.match(text, position)
     ]
 
@@ -197,7 +212,7 @@ def _is_pivot(text: str, parsed) -> bool:
 
 def _calls(text: str) -> list[str]:
     """The names (lower case, unquoted) of the functions `text` calls: a name token before `(`."""
-    tokens = duckdb.tokenize(text)
+    tokens = _tokens(text)
     called = []
     for (position, kind), (following, _) in zip(tokens, tokens[1:], strict=False):
         if kind in (duckdb.token_type.identifier, duckdb.token_type.keyword) and text[following] == "(":
@@ -249,7 +264,7 @@ def _name(parsed) -> str:
 def _explained(con, text: str):
     """(text, parsed) of the statement an EXPLAIN explains: the first tail of its text, after the
     EXPLAIN keyword and its options, that DuckDB parses as exactly one statement (None if none)."""
-    tokens = [position for position, _ in duckdb.tokenize(text)]
+    tokens = [position for position, _ in _tokens(text)]
     if not tokens or _keywords(text)[:1] != ["EXPLAIN"]:
         return None
     for position in tokens[1:_EXPLAIN_TOKENS]:  # EXPLAIN's options are a few tokens, never more

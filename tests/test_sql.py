@@ -412,3 +412,14 @@ def test_table_functions_that_change_state_are_refused_even_with_local_files(sto
     assert result.stderr.startswith("Error: budgetdb sql only reads; the SQL calls "), result.stderr
     assert sha256(store) == before and sorted(p.name for p in tmp_path.iterdir()) == ["store.duckdb"]
     assert invoke("sql", "SELECT 1 AS query, 2 AS checkpoint", "--db", str(store)).exit_code == 0  # names, not calls
+
+
+def test_statements_after_non_ascii_text_are_split_and_checked_where_they_are(store):
+    """DuckDB's tokenizer gives byte offsets: after 'é😀' they are not string indexes."""
+    several = invoke("sql", "SELECT 'é😀' AS x; SELECT 'ü' AS y, 2 AS z", "--db", str(store), "-F", "json")
+    assert several.exit_code == 0, several.output
+    assert json.loads(several.stdout) == [{"y": "ü", "z": 2}]
+    refused = invoke("sql", "SELECT '😀😀😀😀😀😀😀😀' AS x; SELECT * FROM enable_logging()", "--db", str(store))
+    assert refused.exit_code == 1 and "calls enable_logging()" in refused.stderr
+    explained = invoke("sql", "EXPLAIN ANALYZE /* ünïcödé */ COPY (SELECT 1) TO 'x.csv'", "--db", str(store))
+    assert explained.exit_code == 1 and "EXPLAIN of a COPY statement" in explained.stderr
