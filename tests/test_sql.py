@@ -423,3 +423,13 @@ def test_statements_after_non_ascii_text_are_split_and_checked_where_they_are(st
     assert refused.exit_code == 1 and "calls enable_logging()" in refused.stderr
     explained = invoke("sql", "EXPLAIN ANALYZE /* ünïcödé */ COPY (SELECT 1) TO 'x.csv'", "--db", str(store))
     assert explained.exit_code == 1 and "EXPLAIN of a COPY statement" in explained.stderr
+
+
+def test_markdown_output_uses_the_reports_one_escaper(store):
+    """-F markdown escaped fewer characters than the report's md filter (#, ~, $, & passed)."""
+    from budgetdb.templates.formatting import md
+
+    value = "# a ~b~ $c$ &d *e* |f| <g> line\nbreak"
+    result = invoke("sql", "SELECT $$" + value + "$$ AS x", "--db", str(store), "-F", "markdown")
+    assert result.stdout.splitlines()[-1] == f"| {md(value)} |"
+    assert md(value) == r"\# a \~b\~ \$c\$ \&d \*e\* \|f\| \<g\> line break"
