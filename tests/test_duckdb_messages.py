@@ -178,24 +178,29 @@ def test_a_read_only_attach_where_no_lake_exists_is_lake_missing(tmp_path, reque
 
 _INTERRUPTED = textwrap.dedent(
     """
-    import os, signal, threading, time
+    import os, signal, threading
     import duckdb
     from budgetdb.store.duckdb_messages import is_interrupt
     signal.signal(signal.SIGINT, signal.default_int_handler)  # a shell may start us with SIGINT ignored
     con = duckdb.connect()
-    def poke():  # Ctrl-C, as a terminal sends it, while the query runs
-        time.sleep(0.5)
-        os.kill(os.getpid(), signal.SIGINT)
-    threading.Thread(target=poke, daemon=True).start()
+
+    def keep(act, done):  # until the query saw it: one that came before the query began is lost
+        while not done.wait(0.3):
+            act()
+
+    ctrl_c = threading.Event()  # Ctrl-C, as a terminal sends it, while the query runs
+    threading.Thread(target=keep, args=(lambda: os.kill(os.getpid(), signal.SIGINT), ctrl_c), daemon=True).start()
     try:
         con.execute("SELECT count(*) FROM range(10000000000000)").fetchall()
     except Exception as exc:
+        ctrl_c.set()
         print(type(exc).__name__, is_interrupt(exc))
-    timer = threading.Timer(0.2, con.interrupt)  # what a time limit does: not a Ctrl-C
-    timer.start()
+    limit = threading.Event()  # what a time limit does: not a Ctrl-C
+    threading.Thread(target=keep, args=(con.interrupt, limit), daemon=True).start()
     try:
         con.execute("SELECT count(*) FROM range(10000000000000)").fetchall()
     except Exception as exc:
+        limit.set()
         print(type(exc).__name__, is_interrupt(exc))
     """
 )
