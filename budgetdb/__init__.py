@@ -53,14 +53,18 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-def connect(db=None, read_only: bool = True, data_path=None):
+def connect(db=None, read_only: bool = True, data_path=None, *, allow_local_files: bool = False):
     """A DuckDB connection to the store (`db`, else $BUDGETDB_DB, else ./budget.duckdb).
 
     `db` may be a DuckLake (`ducklake:...`, docs/scale.md); `data_path` is its --data-path.
+    Read-only (the default), it reads the store and nothing else: no other file or URL, no
+    extension, no setting changes (docs/reliability.md). `allow_local_files=True` lets it read
+    local files too (read_csv, read_parquet, ...); such a connection cannot be open in the same
+    process as one without (DuckDB keeps one set of settings per database file).
     """
     from budgetdb.store import open_store
 
-    return open_store(db, read_only=read_only, data_path=data_path)
+    return open_store(db, read_only=read_only, data_path=data_path, allow_local_files=allow_local_files)
 
 
 def url(db=None) -> str:

@@ -104,6 +104,7 @@ def report(
     template: str | None = None,
     plots: str | os.PathLike | None = None,
     link_base: str | os.PathLike | None = None,
+    time_limit: float = 0.0,
 ) -> str:
     """The latency budget analysis as Markdown, as `budgetdb report` prints it (same options,
     same bytes).
@@ -111,7 +112,9 @@ def report(
     `templates`: folders searched before the packaged templates; `template`: the main
     template's file name in one of them. `plots`: also write PNG/SVG plots into this folder
     (needs budgetdb[plots]); their links are relative to `link_base` (default: the current folder).
+    `time_limit`: stop with QueryTimeoutError after this many seconds of queries (0: no limit).
     """
+    from budgetdb.queries.limits import time_limit as limited
     from budgetdb.reporting import ReportOptions, build_report, parse_alpha
 
     options = ReportOptions(
@@ -130,7 +133,7 @@ def report(
         plots_dir=Path(plots) if plots is not None else None,
         link_base=Path(link_base).absolute() if link_base is not None else None,
     )
-    with _connection(db, data_path) as con:
+    with _connection(db, data_path) as con, limited(con, time_limit):
         return build_report(con, options)
 
 

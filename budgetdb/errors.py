@@ -13,6 +13,10 @@ class StoreBusyError(BudgetdbError):
     pass
 
 
+class StoreCorruptError(BudgetdbError):
+    """DuckDB found the store file damaged (a block whose checksum does not match, a bad header)."""
+
+
 class SchemaError(BudgetdbError):
     pass
 

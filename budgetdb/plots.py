@@ -33,6 +33,10 @@ class PlotsUnavailableError(BudgetdbError):
     """--plots without matplotlib."""
 
 
+class PlotsWriteError(BudgetdbError):
+    """A plot file could not (or must not) be written."""
+
+
 def require_matplotlib() -> None:
     try:
         import matplotlib  # noqa: F401
@@ -61,7 +65,10 @@ def write_plots(context: Mapping[str, Any], records: Mapping[str, Sequence[Mappi
     import matplotlib
 
     out_dir = Path(options.plots_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PlotsWriteError(f"cannot write plots into {out_dir}: {exc.strerror or exc}") from None
     budget = context.get("budget")
     span = (budget["lower"], budget["upper"]) if budget else None
     links: dict[str, Any] = {"prefill": None, "datasets": {}}
@@ -70,7 +77,12 @@ def write_plots(context: Mapping[str, Any], records: Mapping[str, Sequence[Mappi
         paths = {}
         for fmt in FORMATS:
             path = out_dir / f"{stem}.{fmt}"
-            figure.savefig(path, format=fmt, metadata=_METADATA[fmt])
+            if Path(os.path.realpath(path)) in options.protected_paths:
+                raise PlotsWriteError(f"plot {path} would overwrite the store; use another --plots folder")
+            try:  # a symlink's target is written (the link stays), a device or FIFO written through
+                figure.savefig(path, format=fmt, metadata=_METADATA[fmt])
+            except OSError as exc:
+                raise PlotsWriteError(f"cannot write plot {path}: {exc.strerror or exc}") from None
             paths[fmt] = relative_link(path, options.link_base)
         return {**paths, "alt": alt}
 

@@ -33,6 +33,7 @@ from typing import Any
 import budgetdb.queries as queries
 from budgetdb import __version__
 from budgetdb.errors import BudgetdbError
+from budgetdb.queries import ranges
 from budgetdb.templates import render, template_name
 from budgetdb.templates.formatting import dataset_order, display_name, num
 
@@ -82,6 +83,8 @@ class ReportOptions:
     plots_dir: Path | None = None
     # plot links are relative to this folder (the report file's folder; default: the current one)
     link_base: Path | None = None
+    # files no plot may overwrite (resolved): the store's own
+    protected_paths: frozenset[Path] = frozenset()
     budgetdb_version: str = __version__
 
     def __post_init__(self):
@@ -90,12 +93,12 @@ class ReportOptions:
             raise ReportOptionsError(f"unknown latency stage {self.latency_stage!r}; use one of: {', '.join(LATENCY_STAGES)}")
         if self.latency_stat not in LATENCY_STATS:
             raise ReportOptionsError(f"unknown latency statistic {self.latency_stat!r}; use one of: {', '.join(LATENCY_STATS)}")
-        for name in ("step", "coarse_step"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ReportOptionsError(f"--{name.replace('_', '-')} must be a positive number of ms, got {value!r}")
-        if not (isinstance(self.num, int) and self.num >= 1):
-            raise ReportOptionsError(f"--num must be a whole number >= 1, got {self.num!r}")
+        for name, kind in (("step", "a number of ms"), ("coarse_step", "a number of ms"), ("num", "a whole number")):
+            value = getattr(self, name)  # the same ranges as the queries' parameters of these names
+            valid = ranges.KNOWN[name] if name != "num" else ranges.Range(1, ranges.KNOWN["num"].high)  # a list to show
+            number = isinstance(value, int) if name == "num" else isinstance(value, (int, float))
+            if isinstance(value, bool) or not number or not math.isfinite(value) or not valid.holds(value):
+                raise ReportOptionsError(f"--{name.replace('_', '-')} must be {kind} {valid}, got {value!r}")
         lo, hi = self.alpha
         if not (0 <= lo <= hi and math.isfinite(hi)):
             raise ReportOptionsError(f"--alpha must be LO-HI with 0 <= LO <= HI (e.g. 0.1-0.2), got {lo}-{hi}")

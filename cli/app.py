@@ -12,16 +12,82 @@ from budgetdb.errors import BudgetdbError
 
 
 class _ReportingGroup(TyperGroup):
-    """Turns a BudgetdbError into `Error: <message>` on stderr and exit code 1 (a traceback with --debug)."""
+    """Every failure is one line on stderr and exit code 1 (a traceback with --debug):
+    `Error: <message>` for budgetdb's own errors, and for what gets past them (a disk that is
+    full or read-only, a DuckDB error, memory running out)."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except BudgetdbError as exc:
-            if (ctx.obj or {}).get("debug") or "--debug" in sys.argv:
+            if _debug(ctx):
                 raise
-            typer.echo(f"Error: {exc}", err=True)
-            raise typer.Exit(1) from None
+            _fail(str(exc))
+        except BrokenPipeError:
+            _pipe_closed()
+        except (typer.Exit, typer.Abort, typer.TyperException, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            line = None if _debug(ctx) else _one_line(exc)
+            if line is None:
+                raise
+            _fail(line)
+
+
+def _debug(ctx) -> bool:
+    # read after the command ran: the root callback puts --debug into ctx.obj
+    return bool((ctx.obj or {}).get("debug")) or "--debug" in sys.argv
+
+
+def _fail(message: str) -> None:
+    from budgetdb.templates.formatting import visible  # a path or value in it may hold terminal escapes
+
+    typer.echo(f"Error: {visible(message)}", err=True)
+    raise typer.Exit(1) from None
+
+
+def _one_line(exc: BaseException) -> str | None:
+    """What to say of an error budgetdb did not turn into its own, or None (a bug: let it show)."""
+    if isinstance(exc, MemoryError):
+        return "out of memory; narrow the query down, or give the process more memory"
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror or exc}"
+    duckdb = sys.modules.get("duckdb")
+    if duckdb is None or not _from_duckdb(exc, duckdb):
+        return None
+    from budgetdb.store.connection import masked
+    from budgetdb.store.duckdb_messages import disk_problem, first_line, is_interrupt
+
+    if is_interrupt(exc):
+        return None  # Ctrl-C: main() says "Interrupted."
+    line = masked(disk_problem(exc) or first_line(exc))  # a lake's libpq string may carry a password
+    if isinstance(exc, duckdb.FatalException) or "database has been invalidated" in line.lower():
+        return f"DuckDB stopped: {line}. The store keeps what its last commit wrote; run the command again once this is fixed"
+    return line
+
+
+def _from_duckdb(exc: BaseException, duckdb) -> bool:
+    seen = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, duckdb.Error):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _pipe_closed() -> None:
+    """The reader of stdout went away (`budgetdb sql ... | head`): stop quietly, as `cat` does."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the flush at exit must not fail again
+    except (OSError, ValueError):
+        pass
+    raise typer.Exit(141) from None
 
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -109,6 +175,9 @@ _register()
 
 
 def main() -> None:
+    if sys.stdout is None:  # started with stdout closed (`>&-`): nowhere to print rows or summaries
+        sys.stderr.write("Error: stdout is closed; give the command somewhere to print (e.g. > /dev/null)\n")
+        sys.exit(1)
     try:
         app()
     except KeyboardInterrupt:

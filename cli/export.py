@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
+from .files import refuse_store, store_paths
 from .options import DataPathOption, DbOption, FormatOption, OutputFormat, WaitOption
-from .output import render
+from .output import render, write
 
 
 def export(
@@ -30,18 +31,22 @@ def export(
     """Export the samples, config_runs and files views as hive-partitioned Parquet.
 
     One folder per view under DIR, partitioned by hardware and dataset, for Spark, Trino or
-    pandas (pyarrow) users. The store is only read; the three views come from one snapshot.
-    An existing export of a view in DIR is replaced.
+    pandas users (pandas reads Parquet only with pyarrow, not a budgetdb dependency: pip install pyarrow); DuckDB's
+    own Parquet writer writes them, so export itself needs nothing more. The store is only
+    read; the three views come from one snapshot. A view folder an earlier export wrote (it
+    holds a .budgetdb-export file) is replaced whole; anything else in its place stops the
+    export before it writes.
 
     Example: budgetdb export --parquet out/ && duckdb -c "SELECT count(*) FROM 'out/samples/**/*.parquet'"
     """
-    from budgetdb.store import open_store
+    from budgetdb.store import opened
     from budgetdb.store.export import export_parquet
 
-    with open_store(db, read_only=True, wait=wait, data_path=data_path) as con:
+    refuse_store(parquet, "--parquet", store_paths(db, data_path))  # before the store is opened
+    with opened(db, read_only=True, wait=wait, data_path=data_path, output_dir=parquet) as con:
         exported = export_parquet(con, parquet)
     rows = [(e.view, e.rows, e.files, str(e.path)) for e in exported]
-    typer.echo(render(["view", "rows", "files", "path"], rows, fmt), nl=False)
+    write(render(["view", "rows", "files", "path"], rows, fmt))
 
 
 def register(app: typer.Typer) -> None:

@@ -34,25 +34,36 @@ DataPathOption = Annotated[
     ),
 ]
 
+
+def _seconds(value: float) -> float:
+    if value != value:  # NaN passes min=0, and a deadline of NaN is never reached
+        raise typer.BadParameter("must be a number of seconds, not nan")
+    return value
+
+
 WaitOption = Annotated[
     float,
-    typer.Option("--wait", min=0, help="Seconds to keep retrying while another process holds the store."),
+    typer.Option("--wait", min=0, callback=_seconds, help="Seconds to keep retrying while another process holds the store."),
 ]
 
 
 class OutputFormat(StrEnum):
     table = "table"
+    line = "line"
+    markdown = "markdown"
     csv = "csv"
     json = "json"
-    markdown = "markdown"
 
 
-FormatOption = Annotated[
-    OutputFormat,
-    typer.Option(
-        "--format", "-F", help="table for people; csv or json (an array of row objects) for scripts; markdown for docs."
-    ),
-]
+# The one description of the formats (cli/output.py writes them): every --format says this.
+FORMAT_HELP = (
+    "table: aligned, for people (a table wider than the terminal elides middle columns); "
+    "line: one 'column = value' line each, for wide rows; markdown: a GitHub table; "
+    "csv, json (an array of row objects): for programs, every row and exact values "
+    "(NaN and infinities are null in json, JSON columns are JSON values)."
+)
+
+FormatOption = Annotated[OutputFormat, typer.Option("--format", "-F", help=FORMAT_HELP)]
 
 
 PathArgument = Annotated[list[Path], typer.Argument(help="Result folders or files.", show_default=False)]

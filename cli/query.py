@@ -7,9 +7,12 @@ from typing import Annotated
 
 import typer
 
+from budgetdb.queries.limits import TIME_LIMIT
+
 from . import query_files
+from .limits import MaxRowsOption, TimeLimitOption, stopping
 from .options import DataPathOption, DbOption, FormatOption, OutputFormat, WaitOption
-from .output import render
+from .output import HUMAN, emit_rows, render, write
 from .pandas_guard import pandas_unloaded
 from .query_files import PinOption, QueriesOption, QueryArgument
 
@@ -58,7 +61,7 @@ def list_(
         (s.name, s.version, s.source, s.description, _params_text(s, catalog))
         for s in (catalog.every() if every else catalog.latest())
     ]
-    typer.echo(render(["name", "version", "source", "description", "params"], rows, fmt), nl=False)
+    write(render(["name", "version", "source", "description", "params"], rows, fmt))
     problems = catalog.check()
     if problems:
         typer.echo(f"budgetdb: {len(problems)} problem(s) in query files; `budgetdb query check` lists them", err=True)
@@ -73,7 +76,7 @@ def show(query: QueryArgument, queries_dirs: QueriesOption = None) -> None:
 
     Example: budgetdb query show budget_range@v1
     """
-    typer.echo(query_files.resolve(query, query_files.load(queries_dirs)).sql, nl=False)
+    write(query_files.resolve(query, query_files.load(queries_dirs)).sql)
 
 
 @query_app.command()
@@ -83,6 +86,8 @@ def run(
     db: DbOption = None,
     data_path: DataPathOption = None,
     fmt: FormatOption = OutputFormat.table,
+    max_rows: MaxRowsOption = None,
+    time_limit: TimeLimitOption = TIME_LIMIT.default,
     wait: WaitOption = 0.0,
     queries_dirs: QueriesOption = None,
     pin: PinOption = None,
@@ -90,32 +95,45 @@ def run(
     """Run a query on the store (read-only) and print its rows.
 
     QUERY is a name (its latest version), name@vN, or the path of a query file. Parameters
-    not given take their defaults; values are converted to the declared type. JSON output
-    is an array of row objects; NaN never appears in it (null instead).
+    not given take their defaults; values are converted to the declared type and checked
+    against its choices or range (`budgetdb query list` shows them). JSON output is an array
+    of row objects; NaN never appears in it (null instead).
 
     Example: budgetdb query run budget_lookup -p budgets=150,200,300 -p dataset=okvqa
     """
     from budgetdb import queries
-    from budgetdb.store import open_store
+    from budgetdb.queries.limits import MAX_ROWS
+    from budgetdb.store import opened
 
     params = query_files.parse_params(param or [])
     catalog = query_files.load(queries_dirs)
     plan = queries.plan(query_files.resolve(query, catalog), pins=pin, catalog=catalog)
     queries.bind(plan, params)  # parameter errors before the store is opened
+    cap = max_rows if max_rows is not None else (MAX_ROWS.default if fmt in HUMAN else 0)
     with pandas_unloaded():
-        with open_store(db, read_only=True, wait=wait, data_path=data_path) as con:
-            result = queries.run(con, plan.spec, params, pins=pin, catalog=catalog)
-    typer.echo(render(result.columns, result.rows, fmt), nl=False)
+        with opened(db, read_only=True, wait=wait, data_path=data_path) as con:
+            with stopping(con, time_limit):
+                result = queries.run(con, plan.spec, params, pins=pin, catalog=catalog, max_rows=cap, as_text=True)
+    rows = list(result.rows)
+    if result.truncated:  # one more row than the cap tells emit_rows that there were more
+        rows.append(rows[-1])
+    emit_rows(result.columns, [rows], fmt, max_rows=cap, types=list(result.types))
 
 
 def _params_text(spec, catalog) -> str:
-    from budgetdb.queries import QueryError
+    from budgetdb.queries import QueryError, ranges
 
     try:
         params = catalog.plan(spec.ref).params
     except QueryError:
         params = spec.params  # `query check` says what is wrong
-    return ", ".join(p.name if p.default is None else f"{p.name}={_literal(p.default)}" for p in params)
+
+    def text(p) -> str:
+        shown = p.name if p.default is None else f"{p.name}={_literal(p.default)}"
+        valid = ranges.of(p)
+        return f"{shown} ({valid})" if valid is not None else shown
+
+    return ", ".join(text(p) for p in params)
 
 
 def _literal(value) -> str:

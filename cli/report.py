@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -11,8 +9,12 @@ from typing import Annotated
 import typer
 
 from budgetdb.errors import BudgetdbError
+from budgetdb.queries.limits import TIME_LIMIT
 
+from .files import refuse_store, store_paths, write_text
+from .limits import TimeLimitOption, stopping
 from .options import DataPathOption, DbOption, WaitOption
+from .output import write
 from .pandas_guard import pandas_unloaded
 
 
@@ -44,7 +46,8 @@ def report(
             "--out",
             "-o",
             metavar="FILE",
-            help="Write the report to FILE instead of stdout; plot links are relative to its folder.",
+            help="Write the report to FILE instead of stdout (- is stdout); plot links are relative to its folder. A file is "
+            "replaced whole (keeping its permissions), a symlink's target is written, a device or FIFO written through.",
             dir_okay=False,
             show_default=False,
         ),
@@ -111,6 +114,7 @@ def report(
             show_default=False,
         ),
     ] = None,
+    time_limit: TimeLimitOption = TIME_LIMIT.default,
     wait: WaitOption = 0.0,
 ) -> None:
     """Render the latency budget analysis from the store as Markdown.
@@ -123,8 +127,15 @@ def report(
     Example: budgetdb report --lang en --plots plots -o budget.md
     """
     from budgetdb.reporting import ReportOptions, build_report, parse_alpha
-    from budgetdb.store import open_store
+    from budgetdb.store import opened
 
+    if out is not None and str(out) == "-":  # the usual spelling of stdout
+        out = None
+    store = store_paths(db, data_path)  # no output may overwrite the store: refused before anything runs
+    if out is not None:
+        refuse_store(out, "--out", store)
+    if plots is not None:
+        refuse_store(plots, "--plots", store)
     template_paths, main_template = _templates(template or [])
     options = ReportOptions(
         lang=lang.value,
@@ -141,14 +152,16 @@ def report(
         template=main_template,
         plots_dir=plots,
         link_base=out.absolute().parent if out is not None else None,
+        protected_paths=frozenset(store[0]),
     )
     with pandas_unloaded():
-        with open_store(db, read_only=True, wait=wait, data_path=data_path) as con:
-            text = build_report(con, options)
+        with opened(db, read_only=True, wait=wait, data_path=data_path) as con:
+            with stopping(con, time_limit):
+                text = build_report(con, options)
     if out is None:
-        typer.echo(text, nl=False)
+        write(text)
     else:
-        _write_atomically(out, text)
+        write_text(out, text)
 
 
 def _templates(paths: list[Path]) -> tuple[tuple[str, ...], str | None]:
@@ -163,18 +176,6 @@ def _templates(paths: list[Path]) -> tuple[tuple[str, ...], str | None]:
         else:
             raise BudgetdbError(f"--template {path}: no such file or folder")
     return tuple(folders), main
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def register(app: typer.Typer) -> None:

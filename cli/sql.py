@@ -8,8 +8,11 @@ from typing import Annotated
 
 import typer
 
+from budgetdb.queries.limits import TIME_LIMIT
+
+from .limits import MaxRowsOption, TimeLimitOption, stopping
 from .options import DataPathOption, DbOption, FormatOption, OutputFormat, WaitOption
-from .output import render
+from .output import emit_rows
 
 
 def sql(
@@ -24,35 +27,38 @@ def sql(
     db: DbOption = None,
     data_path: DataPathOption = None,
     fmt: FormatOption = OutputFormat.table,
-    max_rows: Annotated[
-        int, typer.Option("--max-rows", min=0, help="Print at most this many rows (0: all); says so on stderr when it cut.")
-    ] = 1000,
-    time_limit: Annotated[
-        float, typer.Option("--time-limit", min=0, help="Stop the query after this many seconds (0: no limit).")
-    ] = 30.0,
+    max_rows: MaxRowsOption = None,
+    time_limit: TimeLimitOption = TIME_LIMIT.default,
+    allow_local_files: Annotated[
+        bool,
+        typer.Option(
+            "--allow-local-files",
+            help="Let the SQL read local files too (read_csv, read_parquet, ...). Without it, it reads the store only.",
+        ),
+    ] = False,
     wait: WaitOption = 0.0,
 ) -> None:
     """Run your own SQL on the store, read-only.
 
     The views samples, config_runs and files are the documented surface (docs/schema.md,
-    docs/queries.md). Only reading statements run (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN);
-    anything that would change the store is refused and the store is left untouched.
-    With several statements, the last one's rows are printed.
+    docs/queries.md). Only queries run (SELECT, WITH, FROM, SHOW, DESCRIBE, SUMMARIZE, PIVOT,
+    and EXPLAIN of those); anything else is refused before anything runs. The SQL reads the
+    store and nothing else: no other file (unless --allow-local-files), no URL, no extension,
+    no setting (docs/reliability.md). With several statements, the last one's rows are printed.
 
     Example: budgetdb sql "SELECT dataset, count(*) AS runs FROM config_runs GROUP BY ALL" --format csv
     """
     from budgetdb.queries import QueryRunError
-    from budgetdb.queries.adhoc import sql as run_sql
-    from budgetdb.store import open_store
+    from budgetdb.queries.adhoc import run as run_sql
+    from budgetdb.store import opened
 
     text = _read_sql(query, file)
     if not text.strip():
         raise QueryRunError("no SQL given: pass it as an argument or with -f FILE")
-    with open_store(db, read_only=True, wait=wait, data_path=data_path) as con:
-        result = run_sql(con, text, max_rows=max_rows, time_limit=time_limit)
-    typer.echo(render(result.columns, result.rows, fmt), nl=False)
-    if result.truncated:
-        typer.echo(f"budgetdb: printed the first {max_rows:,} rows only; there are more (use --max-rows 0 for all)", err=True)
+    with opened(db, read_only=True, wait=wait, data_path=data_path, allow_local_files=allow_local_files) as con:
+        with stopping(con, time_limit):
+            rows = run_sql(con, text, as_text=True)
+            emit_rows(rows.names, rows.batches(), fmt, max_rows=max_rows, types=[c.type for c in rows.columns])
 
 
 def _read_sql(query: str | None, file: Path | None) -> str:
@@ -63,12 +69,16 @@ def _read_sql(query: str | None, file: Path | None) -> str:
     if query is not None:
         return query
     assert file is not None
-    if str(file) == "-":
-        return sys.stdin.read()
+    where = "stdin" if str(file) == "-" else str(file)
     try:
-        return file.read_text("utf-8")
+        data = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
     except OSError as exc:
-        raise QueryRunError(f"cannot read {file}: {exc.strerror}") from None
+        raise QueryRunError(f"cannot read {where}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        bad = data[exc.start : exc.start + 1]
+        raise QueryRunError(f"{where} is not UTF-8 text (byte {exc.start} is {bad!r}); save it as UTF-8") from None
 
 
 def url(db: DbOption = None) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -9,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from .options import DataPathOption, DbOption, FormatOption, OutputFormat, PathArgument, WaitOption
-from .output import render
+from .output import render, write
 
 
 def ingest(
@@ -36,18 +38,20 @@ def ingest(
 
     Example: budgetdb ingest results/core_exp_h100
     """
-    from budgetdb.store import open_store
+    from budgetdb.store import opened
     from budgetdb.store.ingest import IngestOptions
     from budgetdb.store.ingest import ingest as run_ingest
+    from budgetdb.templates.formatting import visible  # file names may hold terminal escapes
 
-    with open_store(db, read_only=False, wait=wait, data_path=data_path) as con:
+    _check_paths(paths)  # before the store is opened: a typo must not leave a new, empty store behind
+    with opened(db, read_only=False, wait=wait, data_path=data_path) as con:
         with _progress() as progress:
             summary = run_ingest(con, paths, IngestOptions(hardware=hardware, prune=prune, strict=strict), progress)
     for outcome in summary.outcomes:
         if outcome.outcome in ("failed", "vanished"):
-            typer.echo(f"{outcome.outcome}: {outcome.path}: {outcome.reason}", err=True)
+            typer.echo(visible(f"{outcome.outcome}: {outcome.path}: {outcome.reason}"), err=True)
         for warning in outcome.warnings:
-            typer.echo(f"warning: {outcome.path}: {warning}", err=True)
+            typer.echo(visible(f"warning: {outcome.path}: {warning}"), err=True)
     mb_per_s = summary.bytes_read / 2**20 / summary.seconds if summary.seconds else 0.0
     totals = [
         *((f"files_{name}", f"files {name}", count) for name, count in summary.counts.items()),
@@ -58,11 +62,19 @@ def ingest(
         ("mb_per_s", "MB/s read", round(mb_per_s, 1)),
     ]
     if fmt is OutputFormat.table:
-        typer.echo(render(["", "count"], [(label, value) for _, label, value in totals], fmt), nl=False)
+        write(render(["", "count"], [(label, value) for _, label, value in totals], fmt))
     else:
-        typer.echo(render([key for key, _, _ in totals], [[value for _, _, value in totals]], fmt), nl=False)
+        write(render([key for key, _, _ in totals], [[value for _, _, value in totals]], fmt))
     if summary.failed:
         raise typer.Exit(1)
+
+
+def _check_paths(paths: list[Path]) -> None:
+    from budgetdb.errors import BudgetdbError
+
+    for path in paths:
+        if not os.path.lexists(path):
+            raise BudgetdbError(f"{path}: no such file or folder; nothing was ingested")
 
 
 def info(
@@ -73,20 +85,22 @@ def info(
 
     Example: budgetdb info --db results.duckdb
     """
-    from budgetdb.store import locate, open_store
+    from budgetdb.store import locate, opened
     from budgetdb.store.info import store_info
 
-    with open_store(db, read_only=True, wait=wait, data_path=data_path) as con:
+    with opened(db, read_only=True, wait=wait, data_path=data_path) as con:
         found = store_info(con, locate(db, data_path))
     if fmt is OutputFormat.table:
-        typer.echo(f"store:          {found.path}")
+        from budgetdb.templates.formatting import visible
+
+        typer.echo(f"store:          {visible(found.path)}")
         typer.echo(f"schema version: {found.schema_version}")
         typer.echo(f"size:           {found.size_bytes / 2**20:.1f} MB")
         typer.echo(
             "last ingest:    "
             + (found.last_ingest.isoformat(sep=" ", timespec="seconds") + " UTC" if found.last_ingest else "never")
         )
-    typer.echo(render(found.columns, found.rows, fmt, title="contents"), nl=False)
+    write(render(found.columns, found.rows, fmt, title="contents"))
 
 
 def demo(
@@ -100,11 +114,24 @@ def demo(
     3 datasets x 27 configurations (tier x top_k x blocks) with believable accuracy/latency
     trade-offs, a few multi-GPU shards, a log file and a non-result JSON.
 
+    DIRECTORY/core_exp_<hw> must not exist yet: demo never writes over a tree.
+
     Example: budgetdb demo demo_results && budgetdb ingest demo_results/core_exp_h100
     """
     from budgetdb.demo import write_demo_tree
+    from budgetdb.errors import BudgetdbError
 
-    written = write_demo_tree(directory, samples=samples, hardware=hardware, seed=seed)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", hardware):
+        raise BudgetdbError(f"--hardware {hardware!r}: use letters, digits, '.', '_' and '-' (it names a folder)")
+    root = directory / f"core_exp_{hardware}"
+    if os.path.lexists(directory) and not directory.is_dir():
+        raise BudgetdbError(f"{directory} is a file; demo writes a folder tree: give a folder")
+    if os.path.lexists(root):
+        raise BudgetdbError(f"{root} exists already; demo writes a whole new tree: remove it or give another folder")
+    try:
+        written = write_demo_tree(directory, samples=samples, hardware=hardware, seed=seed)
+    except OSError as exc:
+        raise BudgetdbError(f"cannot write the demo tree into {directory}: {exc.strerror or exc}") from None
     typer.echo(f"wrote {written.files} files ({written.samples:,} samples) under {written.root}")
     typer.echo(f"next: budgetdb ingest {written.root}")
 

@@ -12,8 +12,9 @@ is the latest version, `get("name@v1")` a fixed one. A published file is never e
 those first, `compile` writes it all as one statement for a DuckDB shell.
 """
 
+from typing import TYPE_CHECKING
+
 from .catalog import ENV, Catalog, Plan, Problem, Step, load, packaged
-from .compiler import compile
 from .registry import (
     Param,
     QueryDefinitionError,
@@ -23,7 +24,14 @@ from .registry import (
     QueryRunError,
     QuerySpec,
 )
-from .runner import QueryResult, Session, bind, closure, default, get, list_queries, plan, run
+
+if TYPE_CHECKING:
+    from .compiler import compile
+    from .runner import QueryResult, Session, bind, closure, default, get, list_queries, plan, run
+
+# duckdb (~0.1 s to import) loads with the first query run, not with `budgetdb --help` (whose
+# options take their defaults from budgetdb.queries.limits): the runner's names load on first use
+_FROM_RUNNER = ("QueryResult", "Session", "bind", "closure", "default", "get", "list_queries", "plan", "run")
 
 __all__ = [
     "ENV",
@@ -51,3 +59,15 @@ __all__ = [
     "plan",
     "run",
 ]
+
+
+def __getattr__(name: str):
+    if name in _FROM_RUNNER:
+        from . import runner
+
+        return getattr(runner, name)
+    if name == "compile":
+        from .compiler import compile
+
+        return compile
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

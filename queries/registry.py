@@ -30,6 +30,7 @@ from typing import Any
 
 from budgetdb.errors import BudgetdbError
 
+from . import ranges
 from .coerce import coerce_literal
 from .sqltext import code, placeholders
 
@@ -47,6 +48,7 @@ _CONTINUATION = re.compile(r"^--  +(?P<value>\S.*)$")
 _PARAM = re.compile(
     r"^(?P<name>[a-z_][a-z0-9_]*)\s+(?P<type>[A-Z]+(?:\[\])?)"
     r"(?:\s+IN\s*\((?P<choices>[^)]*)\))?"
+    rf"(?:\s+(?P<range>{ranges.SYNTAX}))?"  # BETWEEN 1 AND 100, > 0, >= 0 AND < 1 (queries/ranges.py)
     r"(?:\s*=\s*(?P<default>.+?))?"
     r"(?:\s+--\s+(?P<description>.*))?$"
 )
@@ -82,6 +84,7 @@ class Param:
     description: str
     choices: tuple[Any, ...] | None = None
     required: bool = False
+    range: ranges.Range | None = None  # declared in the header; ranges.of() adds the known ones
 
 
 @dataclass(frozen=True)
@@ -221,8 +224,11 @@ def _parse_param(where: str, line: int, value: str) -> Param:
             choices = tuple(coerce_literal(item.strip(), type_) for item in _split_literals(match.group("choices")))
         default_text = match.group("default")
         default = coerce_literal(default_text, type_) if default_text is not None else None
+        valid = ranges.parse(match.group("range")) if match.group("range") else None
     except ValueError as exc:
         raise QueryDefinitionError(f"{where}:{line}: {exc}") from None
+    if valid is not None and type_.rstrip("[]") not in ("INTEGER", "DOUBLE"):
+        raise QueryDefinitionError(f"{where}:{line}: a range needs a number type (INTEGER, DOUBLE), not {type_}")
     if choices is not None and default is not None and default not in choices:
         raise QueryDefinitionError(f"{where}:{line}: default {default!r} is not one of the choices {choices}")
     return Param(
@@ -232,6 +238,7 @@ def _parse_param(where: str, line: int, value: str) -> Param:
         description=(match.group("description") or "").strip(),
         choices=choices,
         required=default_text is None,
+        range=valid,
     )
 
 
@@ -276,8 +283,9 @@ def _check_placeholders(where: str, text: str, params, check_unused: bool) -> No
 def param_text(param: Param) -> str:
     """The parameter as a header declares it (without its description)."""
     choices = f" IN ({', '.join(map(repr, param.choices))})" if param.choices is not None else ""
+    valid = f" ({ranges.of(param)})" if ranges.of(param) is not None else ""
     default = "" if param.required else f" = {'NULL' if param.default is None else repr(param.default)}"
-    return f"{param.name} {param.type}{choices}{default}"
+    return f"{param.name} {param.type}{choices}{valid}{default}"
 
 
 def package_files() -> dict[str, str]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import duckdb
 
+from . import fetch, ranges
 from .catalog import Catalog, Pins, Plan, Step, load
 from .coerce import coerce_value
 from .registry import QueryParamError, QueryRunError, QuerySpec, sql_params
@@ -23,6 +24,8 @@ class QueryResult:
     rows: list[tuple]
     # every query that ran: the dependencies in the order they ran, then `spec`
     executed: tuple[QuerySpec, ...] = ()
+    truncated: bool = False  # more rows than run(max_rows=...) kept
+    types: tuple = ()  # each column's DuckDB type (duckdb's DuckDBPyType), as fetched
 
     def records(self) -> list[dict[str, Any]]:
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
@@ -88,6 +91,9 @@ def bind(
             raise QueryParamError(
                 f"{ref} parameter {param.name} must be one of {', '.join(map(str, param.choices))}; got {value!r}"
             )
+        reason = ranges.problem(param, value)  # NaN, infinities, and values outside the parameter's range
+        if reason is not None:
+            raise QueryParamError(f"{ref} parameter {param.name} {reason}")
         bound[param.name] = value
     return bound
 
@@ -101,6 +107,8 @@ def run(
     session: Session | None = None,
     pins: Pins = None,
     catalog: Catalog | None = None,
+    max_rows: int = 0,
+    as_text: bool = False,
     **values: Any,
 ) -> QueryResult:
     """Run `query` (`name`, `name@vN` or a QuerySpec) on DuckDB connection `con`.
@@ -113,20 +121,24 @@ def run(
     a `Session` they stay until it ends, so queries that use the same ones with the same values
     compute them once. `pins` ({name: version} or ["name@vN"]) fixes the version of every
     unpinned `uses` of that name.
+
+    `max_rows` keeps only the first rows (0: all; `truncated` says if more were left);
+    `as_text` gives values Python cannot hold exactly as DuckDB's text (queries/fetch.py).
     """
+    fetching: dict[str, Any] = {"max_rows": max_rows, "as_text": as_text}
     resolved = plan(query, pins=pins, catalog=catalog)
     bound = bind(resolved, {**(params or {}), **values})
     if session is not None:
         # the query itself too: another query of the session may use it (the report's budget_range uses prefill_stats)
         for step in resolved.steps:
             session.materialise(step, bound, resolved)
-        return _fetch(con, resolved, bound, f"SELECT * FROM {table(resolved.ref)}", {})
+        return _fetch(con, resolved, bound, f"SELECT * FROM {table(resolved.ref)}", {}, **fetching)
     tables = Session(con)
     try:
         for step in resolved.steps[:-1]:
             tables.materialise(step, bound, resolved)
         top = resolved.steps[-1]
-        return _fetch(con, resolved, bound, with_ctes(top.spec.sql, _aliases(top)), _own_values(top.spec, bound))
+        return _fetch(con, resolved, bound, with_ctes(top.spec.sql, _aliases(top)), _own_values(top.spec, bound), **fetching)
     finally:
         tables.close()
 
@@ -180,14 +192,21 @@ def _hashable(value):
     return tuple(value) if isinstance(value, list) else value
 
 
-def _fetch(con, plan: Plan, bound, sql: str, values) -> QueryResult:
+def _fetch(con, plan: Plan, bound, sql: str, values, max_rows: int = 0, as_text: bool = False) -> QueryResult:
     try:
-        cursor = con.execute(sql, values)
-        columns = [d[0] for d in cursor.description]
-        rows = cursor.fetchall()
+        found = fetch.rows(con, sql, values, as_text=as_text)
+        rows, truncated = found.take(max_rows)
     except duckdb.Error as exc:
         raise QueryRunError(f"{plan.ref} failed: {exc}") from exc
-    return QueryResult(spec=plan.spec, params=dict(bound), columns=columns, rows=rows, executed=plan.specs)
+    return QueryResult(
+        spec=plan.spec,
+        params=dict(bound),
+        columns=found.names,
+        rows=rows,
+        executed=plan.specs,
+        truncated=truncated,
+        types=tuple(c.type for c in found.columns),
+    )
 
 
 def _own_values(spec: QuerySpec, bound: Mapping[str, Any]) -> dict[str, Any]:

@@ -5,11 +5,21 @@ from typing import TYPE_CHECKING
 from budgetdb.errors import BudgetdbError
 
 if TYPE_CHECKING:  # what __getattr__ gives, for type checkers and IDEs
-    from .connection import DATA_PATH_ENV, DB_ENV, DEFAULT_DB, StoreLocation, locate, open_store, resolve_db
+    from .connection import DATA_PATH_ENV, DB_ENV, DEFAULT_DB, StoreLocation, locate, open_store, opened, resolve_db
 
-_FROM_CONNECTION = ("DATA_PATH_ENV", "DB_ENV", "DEFAULT_DB", "StoreLocation", "locate", "open_store", "resolve_db")
+_FROM_CONNECTION = ("DATA_PATH_ENV", "DB_ENV", "DEFAULT_DB", "StoreLocation", "locate", "open_store", "opened", "resolve_db")
 
-__all__ = ["BudgetdbError", "DATA_PATH_ENV", "DB_ENV", "DEFAULT_DB", "StoreLocation", "locate", "open_store", "resolve_db"]
+__all__ = [
+    "BudgetdbError",
+    "DATA_PATH_ENV",
+    "DB_ENV",
+    "DEFAULT_DB",
+    "StoreLocation",
+    "locate",
+    "open_store",
+    "opened",
+    "resolve_db",
+]
 
 
 def __getattr__(name: str):

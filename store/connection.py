@@ -11,19 +11,23 @@ from __future__ import annotations
 import os
 import random
 import re
+import stat
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
-from budgetdb.errors import StoreBusyError, StoreNotFoundError
+from budgetdb.errors import StoreBusyError, StoreCorruptError, StoreNotFoundError
 
 from . import extensions, migrations
 from .concurrency import retrying
 from .duckdb_messages import (
     first_line,
     is_already_exists,
+    is_corrupt,
     is_lake_creation_race,
     is_lake_missing,
     is_lock_held,
@@ -37,7 +41,29 @@ DATA_PATH_ENV = "BUDGETDB_DATA_PATH"
 LAKE_PREFIX = "ducklake:"
 POSTGRES_PREFIX = "postgres:"
 LAKE_ALIAS = "budget_lake"
-_SECRET = re.compile(r"(password\s*=\s*)(\S+)", re.I)
+_SECRET = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s\"']+)", re.I)
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+# The first bytes of a file: DuckDB's main header has its magic at bytes 8-11.
+_DUCKDB_MAGIC = (8, b"DUCK")
+_SQLITE_MAGIC = b"SQLite format 3\0"
+
+# Every connection: no extension is installed or auto-loaded behind our back (a SQLite file or
+# a URL as --db would make DuckDB download one), and no Python variable of the caller's frame is
+# read as a table (which also costs a pandas import per unknown name).
+_BASE_CONFIG = {**extensions.OFFLINE, "python_enable_replacements": False}
+# Reading connections (every command but ingest, and budgetdb.connect()'s default): no file is
+# read or written but the store's own (DuckDB's enable_external_access), no setting changes
+# (lock_configuration; the progress bar is turned off after connecting, so it stays allowed).
+# (A PIVOT that finds its own columns sets current_transaction_invalidation_policy as it runs.)
+_ALLOWED_CONFIGS = ["enable_progress_bar", "current_transaction_invalidation_policy"]
+_LOCKED_CONFIG = {"lock_configuration": True, "allowed_configs": _ALLOWED_CONFIGS}
+# A reader allowed to read local files could load an installed extension or install one: point
+# DuckDB at an extension folder and repository that do not exist (and no community ones).
+_NO_EXTENSIONS = {
+    "extension_directory": "/nonexistent/budgetdb-loads-no-extensions",
+    "custom_extension_repository": "/nonexistent/budgetdb-installs-no-extensions",
+    "allow_community_extensions": False,
+}
 
 
 @dataclass(frozen=True)
@@ -66,10 +92,15 @@ class StoreLocation:
         """For people: the file path, or the DuckLake string (any password masked)."""
         if not self.is_lake:
             return str(self.path)
-        return _SECRET.sub(r"\1***", self.attach_target)
+        return masked(self.attach_target)
 
     def __str__(self) -> str:
         return self.label
+
+
+def masked(text: str) -> str:
+    """`text` with any `password=...` of a libpq string masked (DuckDB's messages repeat it)."""
+    return _SECRET.sub(r"\1***", text)
 
 
 def locate(db: str | os.PathLike | StoreLocation | None = None, data_path: str | os.PathLike | None = None) -> StoreLocation:
@@ -77,6 +108,10 @@ def locate(db: str | os.PathLike | StoreLocation | None = None, data_path: str |
     if isinstance(db, StoreLocation):
         return db
     chosen = str(db) if db not in (None, "") else os.environ.get(DB_ENV) or DEFAULT_DB
+    if _URL.match(chosen):
+        raise StoreNotFoundError(
+            f"--db {chosen}: a store is a local DuckDB file or a DuckLake (ducklake:...); budgetdb never opens a URL"
+        )
     if not chosen.startswith(LAKE_PREFIX):
         return StoreLocation("duckdb", Path(chosen).expanduser().absolute())
     data = str(data_path) if data_path not in (None, "") else os.environ.get(DATA_PATH_ENV) or None
@@ -107,35 +142,154 @@ def resolve_db(db: str | os.PathLike | StoreLocation | None = None) -> Path:
     return location.path
 
 
-def open_store(db=None, *, read_only: bool = True, wait: float = 0.0, data_path=None) -> duckdb.DuckDBPyConnection:
+def open_store(
+    db=None,
+    *,
+    read_only: bool = True,
+    wait: float = 0.0,
+    data_path=None,
+    allow_local_files: bool = False,
+    output_dir: str | os.PathLike | None = None,
+) -> duckdb.DuckDBPyConnection:
     """Open the store, read-only unless asked; a writer upgrades an older schema first.
 
     `wait` seconds are spent retrying while another process holds the store (a DuckDB file, or a
     DuckLake's local catalog file; a PostgreSQL catalog takes many writers at once).
+
+    A read-only connection reads the store and nothing else: DuckDB's `enable_external_access`
+    is off (no other file, no URL; a DuckLake's data folder stays readable), and its settings
+    are locked. `allow_local_files` lets it read (never write: the SQL check refuses COPY) any
+    local file; `output_dir` lets DuckDB write below that one folder (export). The writer
+    (ingest) reads result files, so only extension downloads are off for it.
     """
     location = locate(db, data_path)
     if read_only and location.path is not None and not location.path.exists():
         raise StoreNotFoundError(f"no store at {location.label}; create one with `budgetdb ingest PATH` (or pass --db)")
-    con = _connect_waiting(location, read_only, wait)
+    access = _Access(read_only, allow_local_files, _folder(output_dir) if output_dir is not None else None)
+    con = _connect_waiting(location, access, wait)
     try:
         con.execute("SET enable_progress_bar = false")
-        # the store's tables only: never Python variables of the caller's frame (which also
-        # costs a pandas import per unknown name)
-        con.execute("SET python_enable_replacements = false")
+        if location.is_lake:
+            con.execute("SET python_enable_replacements = false")
+        if read_only and (location.is_lake or access.output_dir is not None):
+            _restrict(con, location, access)
         if read_only:
             version = migrations.check(con, location.label)
+            if version == 0:
+                _refuse_unmade(con, location)
             if version < migrations.latest_version():
                 raise migrations.SchemaError(
                     f"{location.label} has schema version {version}; run `budgetdb ingest` (or any writing command) "
                     f"once to upgrade it to {migrations.latest_version()}"
                 )
         else:
+            if migrations.current_version(con) == 0 and not migrations.is_empty(con):
+                raise StoreNotFoundError(_foreign(location))
             # several writers may open a new lake at once: the losers re-check and find it done
             retrying(con, lambda: _upgrade(con, location.label), what=f"upgrading {location.label}")
+    except duckdb.Error as exc:
+        con.close()
+        if is_corrupt(exc):
+            raise StoreCorruptError(corrupt_message(location, exc)) from exc
+        raise
     except BaseException:
         con.close()
         raise
     return con
+
+
+@contextmanager
+def opened(db=None, **options) -> Iterator[duckdb.DuckDBPyConnection]:
+    """`with opened(db, read_only=..., ...) as con:` open_store(db, **options), closed afterwards.
+
+    A damaged block DuckDB meets while the block runs (corruption shows only when a query
+    reads it) becomes a StoreCorruptError naming the store, whatever error wrapped it.
+    """
+    con = open_store(db, **options)
+    try:
+        yield con
+    except Exception as exc:
+        if is_corrupt(exc) and not isinstance(exc, StoreCorruptError):
+            raise StoreCorruptError(corrupt_message(locate(db, options.get("data_path")), exc)) from exc
+        raise
+    finally:
+        con.close()
+
+
+def corrupt_message(location: StoreLocation | str, exc: BaseException) -> str:
+    """One line for a store DuckDB found damaged, naming the file and what DuckDB said."""
+    for cause in _causes(exc):
+        if is_corrupt(cause):
+            exc = cause
+            break
+    label = location.label if isinstance(location, StoreLocation) else location
+    return (
+        f"store {label} is corrupt ({first_line(exc)}); nothing was changed. Restore it from a backup, "
+        "or ingest the results again into a new store (--db NEW_FILE)"
+    )
+
+
+def _causes(exc: BaseException | None):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+@dataclass(frozen=True)
+class _Access:
+    read_only: bool
+    local_files: bool = False
+    output_dir: str | None = None  # with a trailing separator: DuckDB's allowed_directories match prefixes
+
+    def config(self) -> dict:
+        """The settings given at connect time. A reader is locked here unless a folder must be
+        allowed first (DuckDB takes allowed_directories only once the database runs): _restrict()."""
+        if not self.read_only or self.output_dir is not None:
+            return dict(_BASE_CONFIG)
+        if self.local_files:
+            return {**_BASE_CONFIG, **_NO_EXTENSIONS, **_LOCKED_CONFIG}
+        return {**_BASE_CONFIG, **_LOCKED_CONFIG, "enable_external_access": False}
+
+
+def _folder(path: str | os.PathLike) -> str:
+    return str(Path(path).expanduser().absolute()).rstrip(os.sep) + os.sep
+
+
+def _restrict(con, location: StoreLocation, access: _Access) -> None:
+    """A reader not locked at connect time (a DuckLake, attached to an in-memory database
+    first; an export): allow its folders, then the same limits as any reader."""
+    folders = []
+    if location.is_lake:  # the lake's Parquet files
+        folders += [row[0] for row in con.execute(f"SELECT data_path FROM ducklake_settings('{LAKE_ALIAS}')").fetchall()]
+    if access.output_dir is not None:
+        folders.append(access.output_dir)
+    folders = [folder for folder in folders if folder]
+    if folders:
+        con.execute("SET allowed_directories = $folders", {"folders": folders})
+    if access.local_files:
+        for name, value in _NO_EXTENSIONS.items():
+            con.execute(f"SET {name} = $value", {"value": value})
+    else:
+        con.execute("SET enable_external_access = false")
+    con.execute("SET allowed_configs = $names", {"names": _ALLOWED_CONFIGS})
+    con.execute("SET lock_configuration = true")
+
+
+def _refuse_unmade(con, location: StoreLocation) -> None:
+    """Schema version 0: a store whose first ingest was stopped before it created the schema is
+    a store not made yet; any other DuckDB database is not budgetdb's."""
+    if migrations.is_empty(con):
+        raise StoreNotFoundError(f"no store at {location.label}; create one with `budgetdb ingest PATH` (or pass --db)")
+    raise StoreNotFoundError(_foreign(location))
+
+
+def _foreign(location: StoreLocation) -> str:
+    return (
+        f"{location.label} is a DuckDB database that budgetdb did not create (it has tables but no schema_version); "
+        "pass --db a new file or an existing budgetdb store"
+    )
 
 
 def _upgrade(con, label: str) -> int:
@@ -149,26 +303,34 @@ def _upgrade(con, label: str) -> int:
         raise
 
 
-def _connect_waiting(location: StoreLocation, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
+def _connect_waiting(location: StoreLocation, access: _Access, wait: float) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + wait
     delay = 0.05
     races = 0
     while True:
         try:
-            return _connect(location, read_only)
+            return _connect(location, access)
         except _CreationRace as exc:
             # writers that meet a PostgreSQL catalog before it holds a lake all try to create it;
             # one wins, the others attach to the lake it made
             races += 1
             if races > 8:
-                raise StoreNotFoundError(f"cannot open store {location.label}: {first_line(exc.__cause__ or exc)}") from exc
+                raise StoreNotFoundError(
+                    f"cannot open store {location.label}: {masked(first_line(exc.__cause__ or exc))}"
+                ) from exc
             time.sleep(random.uniform(0.05, 0.1 * 2**races))
         except duckdb.IOException as exc:
+            if is_corrupt(exc):
+                if location.path is not None and _empty_file(location.path):
+                    raise StoreNotFoundError(
+                        f"{location.label} is an empty file, not a DuckDB store; remove it or pass another --db"
+                    ) from exc
+                raise StoreCorruptError(corrupt_message(location, exc)) from exc
             if not is_lock_held(exc):
-                raise StoreNotFoundError(f"cannot open store {location.label}: {first_line(exc)}") from exc
+                raise StoreNotFoundError(f"cannot open store {location.label}: {masked(first_line(exc))}") from exc
             if time.monotonic() >= deadline:
                 # a reader only conflicts with a writer; a writer with any other process
-                doing = "is writing to it" if read_only else "has it open"
+                doing = "is writing to it" if access.read_only else "has it open"
                 raise StoreBusyError(
                     f"store {location.label} is busy: {_lock_holder(exc)} {doing}; retry later or pass --wait SECONDS"
                 ) from exc
@@ -193,26 +355,31 @@ def _lock_holder(exc: Exception) -> str:
     return f"process {pid} ({command})" if command else f"process {pid}"
 
 
-def _connect(location: StoreLocation, read_only: bool) -> duckdb.DuckDBPyConnection:
+def _connect(location: StoreLocation, access: _Access) -> duckdb.DuckDBPyConnection:
     if location.kind == "duckdb":
         assert location.path is not None  # a DuckDB store is always a file
-        if not read_only:
-            location.path.parent.mkdir(parents=True, exist_ok=True)
+        _check_store_file(location)
         try:
-            return duckdb.connect(str(location.path), read_only=read_only)
+            if not access.read_only:
+                location.path.parent.mkdir(parents=True, exist_ok=True)
+            return duckdb.connect(str(location.path), read_only=access.read_only, config=access.config())
+        except OSError as exc:
+            raise StoreNotFoundError(f"cannot create store {location.label}: {exc.strerror or exc}") from exc
         except duckdb.ConnectionException as exc:
             if not is_other_open_mode(exc):
                 raise
-            held = "read-write" if read_only else "read-only"
             raise StoreBusyError(
-                f"store {location.label} is already open {held} in this process; use that "
-                f"connection (its .cursor() in another thread) or close it first"
+                f"store {location.label} is already open in this process with other settings (read-write beside "
+                "read-only, or other file access); use that connection (its .cursor() in another thread) or close it first"
             ) from exc
-    if not read_only and location.path is not None:
-        location.path.parent.mkdir(parents=True, exist_ok=True)
+    if not access.read_only and location.path is not None:
+        try:
+            location.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreNotFoundError(f"cannot create store {location.label}: {exc.strerror or exc}") from exc
     con = extensions.offline_connection()
     try:
-        _attach_lake(con, location, read_only)
+        _attach_lake(con, location, access.read_only)
     except duckdb.Error as exc:
         con.close()
         if is_lake_creation_race(exc):
@@ -223,11 +390,51 @@ def _connect(location: StoreLocation, read_only: bool) -> duckdb.DuckDBPyConnect
             ) from exc
         if isinstance(exc, duckdb.IOException):
             raise  # a held lock is waited for by the caller
-        raise StoreNotFoundError(f"cannot open store {location.label}: {first_line(exc)}") from exc
+        raise StoreNotFoundError(f"cannot open store {location.label}: {masked(first_line(exc))}") from exc
     except BaseException:
         con.close()
         raise
     return con
+
+
+def _check_store_file(location: StoreLocation) -> None:
+    """Refuse what DuckDB must not be handed: a folder, a device or FIFO (it would read it), a
+    file of another database (a SQLite file makes DuckDB look for its sqlite extension)."""
+    path = location.path
+    assert path is not None
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return  # a new store
+    except OSError as exc:
+        raise StoreNotFoundError(f"cannot open store {location.label}: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+        raise StoreNotFoundError(f"--db {location.label} is {kind}; a store is a DuckDB file (e.g. budget.duckdb)")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(16)
+    except OSError as exc:
+        raise StoreNotFoundError(f"cannot open store {location.label}: {exc.strerror or exc}") from exc
+    if not head:
+        return  # being created by another process right now, or an empty file: DuckDB's lock or error decides
+    if head.startswith(_SQLITE_MAGIC):
+        raise StoreNotFoundError(
+            f"{location.label} is a SQLite database, not a budgetdb store (a DuckDB file); pass another --db"
+        )
+    at, magic = _DUCKDB_MAGIC
+    if head[at : at + len(magic)] != magic:
+        raise StoreNotFoundError(
+            f"{location.label} is not a DuckDB database file (no DuckDB header); "
+            "pass another --db, or restore the store from a backup"
+        )
+
+
+def _empty_file(path: Path) -> bool:
+    try:
+        return path.stat().st_size == 0
+    except OSError:
+        return False
 
 
 def _attach_lake(con, location: StoreLocation, read_only: bool) -> None:

@@ -44,9 +44,17 @@ def conflict_line(exc: BaseException | None) -> str:
 _LOCK_HOLDER = re.compile(r"PID (\d+)")
 
 
+_LOCK_TEXT = ("could not set lock on file", "conflicting lock is held")
+
+
 def is_lock_held(exc: BaseException) -> bool:
-    """An IO error opening a DuckDB file because another process holds its lock."""
-    return "lock" in str(exc).lower()
+    """An IO error opening a DuckDB file because another process holds its lock:
+    `Could not set lock on file "...": Conflicting lock is held in ... (PID 123)`.
+
+    Not any message with "lock" in it: a corrupt store's `... in block at location ...` is no lock.
+    """
+    text = str(exc).lower()
+    return any(part in text for part in _LOCK_TEXT)
 
 
 def lock_holder_pid(exc: BaseException) -> int | None:
@@ -58,6 +66,15 @@ def lock_holder_pid(exc: BaseException) -> int | None:
 def is_other_open_mode(exc: BaseException) -> bool:
     """The same file is already open in this process, read-only beside read-write or the reverse."""
     return "different configuration" in str(exc)
+
+
+def is_corrupt(exc: BaseException | None) -> bool:
+    """DuckDB found a damaged store file (anywhere in the exception's chain): a block whose
+    checksum does not match (`Corrupt database file: computed checksum ... in block at location
+    ...`), or a header it cannot read (`... exists, but it is not a valid DuckDB database file!`)."""
+    return any(
+        "corrupt database file" in str(e).lower() or "not a valid duckdb database file" in str(e).lower() for e in _chain(exc)
+    )
 
 
 def is_already_exists(exc: BaseException | None) -> bool:
@@ -74,6 +91,30 @@ def is_lake_creation_race(exc: BaseException) -> bool:
 def is_lake_missing(exc: BaseException) -> bool:
     """Attaching read-only where no DuckLake exists yet."""
     return "creating a new ducklake is explicitly disabled" in str(exc).lower()
+
+
+# -- the disk under a store ------------------------------------------------------------------
+
+# what the operating system's messages for these errors say (strerror), as DuckDB passes them on
+_DISK_TEXT = (
+    "no space left on device",
+    "disk quota exceeded",
+    "permission denied",
+    "read-only file system",
+    "input/output error",
+)
+
+
+def disk_problem(exc: BaseException | None) -> str | None:
+    """The first line, anywhere in the exception's chain, of a DuckDB error that a file could
+    not be written or opened for a reason of the disk (full, quota, permissions, read-only,
+    I/O), e.g. `IO Error: Could not write file "x.wal": No space left on device`; else None."""
+    import duckdb
+
+    for e in _chain(exc):
+        if isinstance(e, duckdb.Error) and any(text in str(e).lower() for text in _DISK_TEXT):
+            return first_line(e)
+    return None
 
 
 # -- interrupts ----------------------------------------------------------------------------------

@@ -50,6 +50,16 @@ def current_version(con) -> int:
     return row[0] or 0
 
 
+def is_empty(con) -> bool:
+    """No table or view in the store's schema: a new store, or one whose first ingest was
+    stopped before its schema was committed."""
+    found = con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = current_schema() AND table_catalog = current_database()"
+    ).fetchone()[0]
+    return found == 0
+
+
 def check(con, db_label: str) -> int:
     """Return the store's version, refusing a store written by a newer budgetdb."""
     version = current_version(con)

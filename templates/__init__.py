@@ -49,18 +49,22 @@ def template_name(lang: str) -> str:
 
 
 def render(name: str, context: Mapping[str, Any], template_paths: Iterable[str | os.PathLike] = ()) -> str:
-    """Render template `name` with `context`."""
+    """Render template `name` with `context`; every problem with a template (not found, not
+    UTF-8, a syntax error, an error its code raises, in it or in a partial it includes) is a
+    TemplateError of one line naming the file."""
     env = environment(template_paths)
+    where = ", ".join(str(p) for p in template_paths) or "the packaged templates"
     try:
-        template = env.get_template(name)
+        return env.get_template(name).render(**context)
     except jinja2.TemplateNotFound as exc:
-        where = ", ".join(str(p) for p in template_paths) or "the packaged templates"
         raise TemplateError(f"template {exc.name!r} not found in {where}") from exc
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"{exc.filename or exc.name}:{exc.lineno}: {exc.message}") from exc
-    try:
-        return template.render(**context)
     except jinja2.UndefinedError as exc:
         raise TemplateError(f"template {name}: {exc.message}") from exc
     except MissingValueError as exc:
         raise TemplateError(f"template {name}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise TemplateError(f"a template of {name} (searched in {where}) is not UTF-8 text: {exc.reason}") from exc
+    except Exception as exc:  # an error the template's own code raised: {{ 1/0 }}
+        raise TemplateError(f"template {name} failed: {type(exc).__name__}: {exc}") from exc

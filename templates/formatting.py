@@ -21,6 +21,10 @@ DISPLAY_NAMES = {"text-vqa": "Text-VQA", "coco-2014-vqa": "COCO-2014-VQA", "okvq
 # start of a line, and data never starts one: line breaks in data become spaces.
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~&$])")
 _LINE_BREAKS = re.compile(r"\r\n|\r|\n|\u2028|\u2029")
+# Characters that act instead of showing: C0 and C1 controls and DEL (a terminal's escape
+# sequences), and the bidirectional overrides and isolates that reorder what follows them.
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 class MissingValueError(ValueError):
@@ -76,16 +80,33 @@ def num(value: Any) -> str:
     return format(number, ".12g")
 
 
+def visible(text: str) -> str:
+    """`text` with every character that would act rather than show (a terminal escape, a
+    bidirectional override, a control character) written as an escape: `\\x1b`, `\\u202e`,
+    `\\n`. For text shown to people (tables, Markdown); machine formats keep the bytes."""
+    return _INVISIBLE.sub(_escape, text)
+
+
+def _escape(match: re.Match) -> str:
+    char = match.group(0)
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
 def md(value: Any) -> str:
-    """Text from the data (dataset names, configs, paths) made inert for Markdown.
+    """Text from the data (dataset names, configs, paths, query results) made inert for Markdown:
+    the one Markdown escaper (the report's filter and `-F markdown` both use it).
 
     Line breaks become spaces, Markdown punctuation is backslash-escaped, so a value can
-    neither start markup nor break a table row, a list item or a heading.
+    neither start markup nor break a table row, a list item or a heading; other control
+    characters show as escapes (`visible`).
     """
     if value is None:
         raise MissingValueError("md: expected text, got None")
     text = _LINE_BREAKS.sub(" ", str(value))
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    return visible(_MD_SPECIAL.sub(r"\\\1", text))
 
 
 def code(value: Any) -> str:
@@ -95,7 +116,7 @@ def code(value: Any) -> str:
     """
     if value is None:
         raise MissingValueError("code: expected text, got None")
-    text = _LINE_BREAKS.sub(" ", str(value)).replace("|", "\\|")
+    text = visible(_LINE_BREAKS.sub(" ", str(value))).replace("|", "\\|")
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") or not text.strip(" ") else ""

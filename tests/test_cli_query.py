@@ -68,7 +68,8 @@ def test_list_shows_every_query_with_version_and_params():
     assert [(r["name"], r["version"]) for r in rows] == [(s.name, s.version) for s in queries.list_queries()]
     by_name = {r["name"]: r for r in rows}
     assert by_name["budget_range"]["params"] == (
-        "hardware, experiment, dataset, latency_stage=T_total, latency_stat=mean, step=10, coarse_step=50, num=10"
+        "hardware, experiment, dataset, latency_stage=T_total, latency_stat=mean, step=10 (between 0.001 and 3,600,000), "
+        "coarse_step=50 (between 0.001 and 3,600,000), num=10 (between 0 and 1,000)"
     )
     assert by_name["prefill_stats"]["description"].startswith("Pooled T_LLM_prefill")
     table = invoke("query", "list")
@@ -148,7 +149,15 @@ def test_run_markdown_and_table(small_store):
         (("query", "run", "config_points", "-p", "latency_stat=p90"), "must be one of mean, p50, p95, p99"),
         (("query", "run", "budget_range", "-p", "num=ten"), "num (INTEGER): expected a whole number, got 'ten'"),
         (("query", "run", "budget_range", "-p", "step"), "Error: --param expects NAME=VALUE, got 'step'"),
-        (("query", "run", "budget_range", "-p", "step=-10"), "step must be > 0"),
+        (("query", "run", "budget_range", "-p", "step=-10"), "parameter step must be between 0.001 and 3,600,000, got -10"),
+        (("query", "run", "budget_range", "-p", "step=nan"), "parameter step must be a finite number, got nan"),
+        (("query", "run", "budget_range", "-p", "step=inf"), "parameter step must be a finite number, got inf"),
+        (("query", "run", "budget_range", "-p", "num=1e8"), "parameter num must be between 0 and 1,000, got 100,000,000"),
+        (("query", "run", "prefill_histogram", "-p", "bins=100000000"), "bins must be between 1 and 10,000, got 100,000,000"),
+        (("query", "run", "prefill_histogram", "-p", "bins=0"), "bins must be between 1 and 10,000, got 0"),
+        (("query", "run", "prefill_histogram", "-p", "bins=-3"), "bins must be between 1 and 10,000, got -3"),
+        (("query", "run", "prefill_histogram", "-p", "upper_quantile=1.5"), "upper_quantile must be between 0 and 1, got 1.5"),
+        (("query", "run", "budget_lookup", "-p", "budgets=100,nan"), "parameter budgets must be a finite number, got nan"),
     ],
 )
 def test_errors_are_one_line_and_list_the_valid_choices(small_store, args, message):

@@ -146,6 +146,12 @@ def test_ingest_of_a_missing_path_is_an_error_line(tmp_path):
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: ") and "nowhere" in result.stderr
     assert "Traceback" not in result.output
+    assert not (tmp_path / "s.duckdb").exists()  # no empty store left behind by a typo
+    real = tmp_path / "core_exp_h100"
+    real.mkdir()
+    mixed = invoke("ingest", real, tmp_path / "nowhere", "--db", tmp_path / "s.duckdb")
+    assert mixed.stderr == f"Error: {tmp_path / 'nowhere'}: no such file or folder; nothing was ingested\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["core_exp_h100"]
 
 
 def _latest_migration() -> int:
@@ -354,3 +360,23 @@ def test_ctrl_c_during_ingest_exits_130_without_a_traceback_and_keeps_the_store_
                                    AND n_samples <> (SELECT count(*) FROM sample_records s
                                                      WHERE s.file_id = f.file_id)""").fetchone()
     assert partial == (0,)
+
+
+def test_demo_never_writes_over_a_tree_or_a_file(tmp_path):
+    assert invoke("demo", tmp_path / "d", "--samples", 100).exit_code == 0
+    victim = next((tmp_path / "d" / "core_exp_h100").rglob("*.json"))
+    victim.write_text("my edited result")
+    again = invoke("demo", tmp_path / "d", "--samples", 100)
+    assert again.exit_code == 1
+    tree = tmp_path / "d" / "core_exp_h100"
+    assert again.stderr == f"Error: {tree} exists already; demo writes a whole new tree: remove it or give another folder\n"
+    assert victim.read_text() == "my edited result"
+    (tmp_path / "file.txt").write_text("x")
+    as_file = invoke("demo", tmp_path / "file.txt")
+    assert (
+        as_file.exit_code == 1
+        and as_file.stderr == f"Error: {tmp_path / 'file.txt'} is a file; demo writes a folder tree: give a folder\n"
+    )
+    outside = invoke("demo", tmp_path / "e", "--hardware", "../../escaped")
+    assert outside.exit_code == 1 and "--hardware '../../escaped'" in outside.stderr
+    assert not (tmp_path / "escaped").exists() and not (tmp_path.parent / "escaped").exists()

@@ -6,10 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from pathlib import Path
 from urllib.parse import quote
 
 import duckdb
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -122,10 +124,10 @@ def test_the_folders_are_hive_partitions_by_hardware_then_dataset(store, tmp_pat
 def test_export_only_reads_and_replaces_an_earlier_export(store, tmp_path):
     before = hashlib.sha256(store.read_bytes()).hexdigest()
     out = tmp_path / "export"
+    assert invoke("export", "--parquet", out, "--db", store).exit_code == 0
     stale = out / "samples" / "hardware=gone" / "dataset=old"
     stale.mkdir(parents=True)
     (stale / "data_0.parquet").write_bytes(b"left from an earlier export")
-    assert invoke("export", "--parquet", out, "--db", store).exit_code == 0
     assert invoke("export", "--parquet", out, "--db", store).exit_code == 0
     assert not (out / "samples" / "hardware=gone").exists()
     assert sorted(p.name for p in out.iterdir()) == sorted(VIEWS)  # no staging folder left behind
@@ -159,3 +161,90 @@ def test_a_lake_exports_what_a_duckdb_file_of_the_same_results_exports(kind, tmp
             rows = _read_back(tmp_path / "from_file", view, columns)
         assert _read_back(tmp_path / "from_lake", view, columns) == rows, view
     con.close()
+
+
+# -- what export may replace (issue 14) --------------------------------------------------------
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("kind", ["users_folder", "users_file", "symlink", "empty_folder"])
+def test_export_never_replaces_what_budgetdb_did_not_write(store, tmp_path, kind):
+    out = tmp_path / "export"
+    out.mkdir()
+    (out / "notes.md").write_text("mine")
+    if kind == "users_folder":
+        (out / "files").mkdir()
+        (out / "files" / "notes.txt").write_text("a user's notes")
+    elif kind == "users_file":
+        (out / "samples").write_text("a file named like a view")
+    elif kind == "symlink":
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        (elsewhere / "keep.txt").write_text("keep")
+        (out / "config_runs").symlink_to(elsewhere)
+    else:
+        (out / "samples").mkdir()
+    before = _tree(out)
+    result = invoke("export", "--parquet", out, "--db", store)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("Error: ") and "budgetdb did not write it" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert _tree(out) == before  # nothing written, nothing removed, no staging folder
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [
+            "notes.md",
+            {"users_folder": "files", "users_file": "samples", "symlink": "config_runs", "empty_folder": "samples"}[kind],
+        ]
+    )
+    if kind == "symlink":
+        assert (out / "config_runs").is_symlink() and (tmp_path / "elsewhere" / "keep.txt").read_text() == "keep"
+
+
+def test_a_failed_swap_leaves_the_earlier_export_whole(store, tmp_path, monkeypatch):
+    from budgetdb.store import export as export_module
+
+    out = tmp_path / "export"
+    assert invoke("export", "--parquet", out, "--db", store).exit_code == 0
+    before = _tree(out)
+    real_rename = os.rename
+    renamed = []
+
+    def failing_rename(source, target):
+        renamed.append(target)
+        if len(renamed) == 4:  # the second view's new folder, after its old one moved aside
+            raise OSError(28, "No space left on device")
+        real_rename(source, target)
+
+    monkeypatch.setattr(export_module.os, "rename", failing_rename)
+    result = invoke("export", "--parquet", out, "--db", store)
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: cannot write the export into {out}: No space left on device\n"
+    monkeypatch.setattr(export_module.os, "rename", real_rename)
+    assert _tree(out) == before
+    assert sorted(p.name for p in out.iterdir()) == sorted(VIEWS)
+
+
+def test_export_into_a_lake_data_folder_is_refused(tmp_path):
+    lake = new_lake("local", tmp_path, None)
+    root = demo.write_demo_tree(tmp_path / "results", samples=81, seed=2).root
+    assert invoke("ingest", root, *lake.args).exit_code == 0
+    before = _tree(lake.data_path)
+    result = invoke("export", "--parquet", lake.data_path / "export", *lake.args)
+    assert result.exit_code == 1 and "inside the store's data folder" in result.stderr
+    assert _tree(lake.data_path) == before
+
+
+def test_the_exported_parquet_reads_back_in_pandas_with_pyarrow_or_says_what_is_missing(store, tmp_path):
+    out = tmp_path / "export"
+    assert invoke("export", "--parquet", out, "--db", store).exit_code == 0
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="pyarrow"):
+            pd.read_parquet(out / "samples")
+        return
+    frame = pd.read_parquet(out / "samples")
+    assert len(frame) == 6

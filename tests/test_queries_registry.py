@@ -216,10 +216,13 @@ def test_every_query_returns_its_declared_columns_even_on_an_empty_store(tmp_pat
         assert result.records() == [dict(zip(result.columns, row, strict=True)) for row in result.rows]
 
 
-def test_a_check_inside_the_sql_becomes_a_query_error(tmp_path):
+def test_a_check_inside_the_sql_becomes_a_query_error(tmp_path, monkeypatch):
     from budgetdb import connect
+    from budgetdb.queries import ranges
 
     from builders import new_store
+
+    monkeypatch.delitem(ranges.KNOWN, "step")  # its range would refuse step=0 before the SQL runs
 
     new_store(tmp_path / "s.duckdb").close()
     with pytest.raises(queries.QueryRunError, match="budget_range@v2 failed: .*step must be > 0"):

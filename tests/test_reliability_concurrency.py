@@ -203,8 +203,21 @@ def test_one_process_opening_a_store_read_only_and_read_write_gets_a_budgetdb_er
     db = tmp_path / "s.duckdb"
     open_rw(db).close()
     first = open_store(db, read_only=first_read_only)
-    with pytest.raises(StoreBusyError, match="already open read-(write|only) in this process"):
+    with pytest.raises(StoreBusyError, match="already open in this process with other settings"):
         open_store(db, read_only=not first_read_only)
     assert first.execute("SELECT count(*) FROM file_records").fetchone() == (0,)
     first.close()
     open_store(db, read_only=not first_read_only).close()
+
+
+def test_one_process_opening_a_store_with_and_without_local_files_gets_a_budgetdb_error(tmp_path):
+    """Two readers with other file access share no database in one process: the second is told so."""
+    db = tmp_path / "s.duckdb"
+    open_rw(db).close()
+    first = open_store(db)
+    with pytest.raises(StoreBusyError, match="already open in this process with other settings"):
+        open_store(db, allow_local_files=True)
+    same = open_store(db)  # the same settings share the database
+    assert same.execute("SELECT count(*) FROM file_records").fetchone() == (0,)
+    same.close()
+    first.close()

@@ -134,7 +134,10 @@ def test_template_file_replaces_the_main_template(db, tmp_path):
     [
         (["--alpha", "0.3-0.1"], "Error: --alpha must be LO-HI"),
         (["--alpha", "abc"], "Error: --alpha takes LO-HI"),
-        (["--step", "0"], "Error: --step must be a positive number"),
+        (["--step", "0"], "Error: --step must be a number of ms between 0.001 and 3,600,000, got 0.0"),
+        (["--step", "nan"], "Error: --step must be a number of ms between 0.001 and 3,600,000, got nan"),
+        (["--coarse-step", "1e-9"], "Error: --coarse-step must be a number of ms between 0.001 and 3,600,000"),
+        (["--num", "100000000"], "Error: --num must be a whole number between 1 and 1,000, got 100000000"),
         (["--template", "/nonexistent/t.md.j2"], "Error: --template /nonexistent/t.md.j2: no such file or folder"),
     ],
 )
