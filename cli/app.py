@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -12,16 +12,23 @@ from budgetdb.errors import BudgetdbError
 
 
 class _ReportingGroup(TyperGroup):
-    """Turns a BudgetdbError into `Error: <message>` on stderr and exit code 1 (a traceback with --debug)."""
+    """Turns a BudgetdbError into `Error: <message>` on stderr and exit code 1 (a traceback with
+    --debug), and Ctrl-C into `Interrupted.` and exit code 130 (Typer would exit 130 silently)."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except BudgetdbError as exc:
+            if _interrupted_by(exc):
+                _interrupted()
             if (ctx.obj or {}).get("debug") or "--debug" in sys.argv:
                 raise
             typer.echo(f"Error: {exc}", err=True)
             raise typer.Exit(1) from None
+        except (KeyboardInterrupt, RuntimeError) as exc:
+            if not _interrupted_by(exc):
+                raise
+            _interrupted()
 
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -78,16 +85,25 @@ _register()
 def main() -> None:
     try:
         app()
-    except KeyboardInterrupt:
-        _interrupted()
-    except RuntimeError as exc:
-        from budgetdb.store.duckdb_messages import is_interrupt
-
-        if not is_interrupt(exc):
+    except (KeyboardInterrupt, RuntimeError) as exc:
+        if not _interrupted_by(exc):
             raise
         _interrupted()
 
 
-def _interrupted() -> None:
+def _interrupted_by(exc: BaseException | None) -> bool:
+    """Ctrl-C: KeyboardInterrupt, DuckDB's interrupt, or an error raised while handling one."""
+    if exc is None:
+        return False
+    if isinstance(exc, KeyboardInterrupt):
+        return True
+    if "duckdb" not in sys.modules:
+        return False
+    from budgetdb.store.duckdb_messages import is_interrupt
+
+    return is_interrupt(exc) or _interrupted_by(exc.__cause__)
+
+
+def _interrupted() -> NoReturn:
     typer.echo("Interrupted.", err=True)
     sys.exit(130)

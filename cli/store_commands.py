@@ -8,8 +8,11 @@ from typing import Annotated, Any
 
 import typer
 
+from budgetdb.errors import StoreNotFoundError
+
 from .options import DataPathOption, DbOption, FormatOption, OutputFormat, PathArgument, WaitOption
 from .output import render
+from .pandas_guard import pandas_unloaded
 
 
 def ingest(
@@ -24,6 +27,24 @@ def ingest(
     strict: Annotated[
         bool, typer.Option("--strict", help="Stop at the first failing file and leave the store unchanged.")
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            metavar="N",
+            help="Processes that hash and first-read changed files (default: one per core, when there is enough "
+            "to read; 1: this process only).",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print what ingest would do with every file (the plan) and change nothing; --format json or csv for scripts.",
+        ),
+    ] = False,
     wait: WaitOption = 0.0,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
@@ -31,18 +52,27 @@ def ingest(
 
     PATH is a hardware root (results/core_exp_h100), any folder below it, or single files;
     folders are searched recursively. Unchanged files are skipped (size+mtime, then sha256),
-    changed files replace their rows, each configuration lands in one transaction.
-    Exit code 1 when a file failed, 0 otherwise (skips and warnings included).
+    changed files replace their rows, each configuration lands in one transaction. Files are
+    known by their real path (another spelling of a folder, or a symlink to it, is the same
+    files; a moved file is recognised by its sha256). A configuration's files are decided by
+    their samples' example_id (docs/schema.md). Exit code 1 when a file failed, 0 otherwise
+    (skips and warnings included).
 
-    Example: budgetdb ingest results/core_exp_h100
+    Example: budgetdb ingest results/core_exp_h100 --dry-run
     """
-    from budgetdb.store import open_store
     from budgetdb.store.ingest import IngestOptions
+
+    options = IngestOptions(hardware=hardware, prune=prune, strict=strict, workers=workers)
+    if dry_run:
+        _dry_run(paths, options, db, data_path, wait, fmt)
+        return
+    from budgetdb.store import open_store
     from budgetdb.store.ingest import ingest as run_ingest
 
-    with open_store(db, read_only=False, wait=wait, data_path=data_path) as con:
-        with _progress() as progress:
-            summary = run_ingest(con, paths, IngestOptions(hardware=hardware, prune=prune, strict=strict), progress)
+    with pandas_unloaded():
+        with open_store(db, read_only=False, wait=wait, data_path=data_path) as con:
+            with _progress() as progress:
+                summary = run_ingest(con, paths, options, progress)
     for outcome in summary.outcomes:
         if outcome.outcome in ("failed", "vanished"):
             typer.echo(f"{outcome.outcome}: {outcome.path}: {outcome.reason}", err=True)
@@ -63,6 +93,66 @@ def ingest(
         typer.echo(render([key for key, _, _ in totals], [[value for _, _, value in totals]], fmt), nl=False)
     if summary.failed:
         raise typer.Exit(1)
+
+
+def _dry_run(paths, options, db, data_path, wait: float, fmt: OutputFormat) -> None:
+    """The plan against the store as it is (a missing store: as into a new one, which is not created)."""
+    from budgetdb.store import locate, open_store
+    from budgetdb.store.ingest import plan_ingest
+
+    location = locate(db, data_path)
+    with pandas_unloaded():
+        if location.path is not None and not location.is_lake and not location.path.exists():
+            plan = plan_ingest(None, paths, options)
+        else:
+            try:
+                con = open_store(location, read_only=True, wait=wait)
+            except StoreNotFoundError:
+                plan = plan_ingest(None, paths, options)
+            else:
+                with con:
+                    plan = plan_ingest(con, paths, options)
+    columns = [
+        "action",
+        "outcome",
+        "path",
+        "reason",
+        "hardware",
+        "experiment",
+        "dataset",
+        "variant",
+        "top_k",
+        "num_active_blocks",
+        "rank",
+        "warnings",
+    ]
+    rows = [
+        (
+            f.action.value,
+            f.outcome,
+            f.path,
+            f.reason,
+            f.hardware,
+            f.experiment,
+            f.dataset,
+            f.variant,
+            f.top_k,
+            f.num_active_blocks,
+            f.rank,
+            list(f.warnings),
+        )
+        for f in plan.files
+    ]
+    if fmt is OutputFormat.table:
+        typer.echo(
+            render(["action", "file", "reason"], [(f.action.value, f.path, f.reason or "") for f in plan.files], fmt), nl=False
+        )
+        counts: dict[str, int] = {}
+        for f in plan.files:
+            counts[f.action.value] = counts.get(f.action.value, 0) + 1
+        typer.echo("plan: " + ", ".join(f"{n} {action}" for action, n in sorted(counts.items())) + "; nothing was written")
+    else:
+        typer.echo(render(columns, rows, fmt), nl=False)
 
 
 def info(
@@ -112,7 +202,7 @@ def demo(
 class _progress:
     """A rich progress bar on a terminal; plain lines on stderr otherwise."""
 
-    LABELS = {"scan": "checking", "inspect": "inspecting", "write": "writing"}
+    LABELS = {"scan": "checking", "inspect": "inspecting", "write": "writing"}  # every count is of files
 
     def __enter__(self):
         self.live = None

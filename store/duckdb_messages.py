@@ -80,8 +80,15 @@ def is_lake_missing(exc: BaseException) -> bool:
 
 
 def is_interrupt(exc: BaseException) -> bool:
-    """Ctrl-C during a DuckDB query: the client raises RuntimeError('Query interrupted')."""
-    return isinstance(exc, RuntimeError) and str(exc) == "Query interrupted"
+    """Ctrl-C: KeyboardInterrupt, or during a DuckDB query the client's RuntimeError('Query
+    interrupted') (an interrupt from another thread's `con.interrupt()` is an InterruptException)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return True
+    if isinstance(exc, RuntimeError) and str(exc) == "Query interrupted":
+        return True
+    import duckdb
+
+    return isinstance(exc, duckdb.InterruptException)
 
 
 # -- loading a result file -----------------------------------------------------------------------
