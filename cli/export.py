@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from .options import DataPathOption, DbOption, FormatOption, OutputFormat, WaitOption
+from .options import (
+    DataPathOption,
+    DatasetFilter,
+    DbOption,
+    ExperimentFilter,
+    FormatOption,
+    HardwareFilter,
+    OutputFormat,
+    WaitOption,
+)
 from .output import render
 
 
@@ -24,6 +33,9 @@ def export(
     ],
     db: DbOption = None,
     data_path: DataPathOption = None,
+    hardware: HardwareFilter = None,
+    experiment: ExperimentFilter = None,
+    dataset: DatasetFilter = None,
     wait: WaitOption = 0.0,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
@@ -31,15 +43,18 @@ def export(
 
     One folder per view under DIR, partitioned by hardware and dataset, for Spark, Trino or
     pandas (pyarrow) users. The store is only read; the three views come from one snapshot.
-    An existing export of a view in DIR is replaced.
+    An existing export of a view in DIR is replaced. --hardware, --experiment and --dataset
+    export only those rows (each value checked against the store).
 
     Example: budgetdb export --parquet out/ && duckdb -c "SELECT count(*) FROM 'out/samples/**/*.parquet'"
     """
+    from budgetdb import scope
     from budgetdb.store import open_store
     from budgetdb.store.export import export_parquet
 
     with open_store(db, read_only=True, wait=wait, data_path=data_path) as con:
-        exported = export_parquet(con, parquet)
+        chosen = scope.resolve(con, hardware or (), experiment or (), dataset or ())
+        exported = export_parquet(con, parquet, chosen.params())
     rows = [(e.view, e.rows, e.files, str(e.path)) for e in exported]
     typer.echo(render(["view", "rows", "files", "path"], rows, fmt), nl=False)
 

@@ -31,8 +31,10 @@ ParamOption = Annotated[
         "--param",
         "-p",
         metavar="NAME=VALUE",
-        help="Set a query parameter; repeat for several. Lists are comma-separated (dataset=okvqa,text-vqa); "
-        "an empty value is NULL. `budgetdb query show NAME` lists the parameters.",
+        help="Set a query parameter; repeat for several. A list parameter takes comma-separated values and "
+        "gathers repeats (-p dataset=okvqa -p dataset=text-vqa); an empty value is NULL (for a filter: all); "
+        "experiment=. is the root experiment. Filter values are checked against the store. "
+        "`budgetdb query show NAME` lists the parameters.",
         show_default=False,
     ),
 ]
@@ -78,32 +80,54 @@ def run(
     """Run a query on the store (read-only) and print its rows.
 
     Parameters not given take their defaults; values are converted to the declared type.
+    The hardware, experiment and dataset filters are checked against the store: a value that
+    matches nothing is an error naming the values there are.
     JSON output is an array of row objects; NaN never appears in it (null instead).
 
-    Example: budgetdb query run budget_lookup -p budgets=150,200,300 -p dataset=okvqa
+    Example: budgetdb query run budget_lookup -p budgets=150,200,300 -p dataset=okvqa -p dataset=text-vqa
     """
-    from budgetdb import queries
+    from budgetdb import queries, scope
     from budgetdb.store import open_store
 
-    params = _parse_params(param or [])
     spec = queries.get(ref)
+    params = _parse_params(param or [], spec)
     queries.bind(spec, params)  # parameter errors before the store is opened
     with pandas_unloaded():
         with open_store(db, read_only=True, wait=wait, data_path=data_path) as con:
+            filters = {k: params[k] or () for k in scope.FILTERS if k in params and _is_list(spec, k)}
+            if filters:
+                params.update({k: v for k, v in scope.resolve(con, **filters).params().items() if k in filters})
             result = queries.run(con, spec.ref, params)
     typer.echo(render(result.columns, result.rows, fmt), nl=False)
 
 
-def _parse_params(pairs: list[str]) -> dict[str, str]:
+def _parse_params(pairs: list[str], spec) -> dict:
+    """NAME=VALUE pairs; a list parameter gathers every value given for it (each split at commas)."""
     from budgetdb.queries import QueryParamError
+    from budgetdb.scope import experiment_value
 
-    params = {}
+    given: dict[str, list[str]] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
             raise QueryParamError(f"--param expects NAME=VALUE, got {pair!r}")
-        params[name.strip()] = value
+        given.setdefault(name.strip(), []).append(value)
+    params: dict = {}
+    for name, values in given.items():
+        if not _is_list(spec, name):
+            if len(values) > 1:
+                raise QueryParamError(f"{spec.ref} parameter {name} is given {len(values)} times; it takes one value")
+            params[name] = values[0]
+            continue
+        items = [item.strip() for value in values if value.strip() for item in value.strip().strip("[]").split(",")]
+        if name == "experiment":
+            items = [experiment_value(item) for item in items]
+        params[name] = items or None
     return params
+
+
+def _is_list(spec, name: str) -> bool:
+    return any(p.name == name and p.type.endswith("[]") for p in spec.params)
 
 
 def _params_text(spec) -> str:
@@ -111,6 +135,8 @@ def _params_text(spec) -> str:
 
 
 def _literal(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, list):

@@ -10,7 +10,17 @@ import typer
 
 from budgetdb.errors import StoreNotFoundError
 
-from .options import DataPathOption, DbOption, FormatOption, OutputFormat, PathArgument, WaitOption
+from .options import (
+    DataPathOption,
+    DatasetFilter,
+    DbOption,
+    ExperimentFilter,
+    FormatOption,
+    HardwareFilter,
+    OutputFormat,
+    PathArgument,
+    WaitOption,
+)
 from .output import render
 from .pandas_guard import pandas_unloaded
 
@@ -156,18 +166,27 @@ def _dry_run(paths, options, db, data_path, wait: float, fmt: OutputFormat) -> N
 
 
 def info(
-    db: DbOption = None, data_path: DataPathOption = None, wait: WaitOption = 0.0, fmt: FormatOption = OutputFormat.table
+    db: DbOption = None,
+    data_path: DataPathOption = None,
+    hardware: HardwareFilter = None,
+    experiment: ExperimentFilter = None,
+    dataset: DatasetFilter = None,
+    wait: WaitOption = 0.0,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Show what the store holds: schema version, size, last ingest, and per
-    hardware x experiment x dataset the config runs, samples and files.
+    hardware x experiment x dataset the config runs, samples and files (--hardware,
+    --experiment, --dataset: only those, each value checked against the store).
 
     Example: budgetdb info --db results.duckdb
     """
+    from budgetdb import scope
     from budgetdb.store import locate, open_store
     from budgetdb.store.info import store_info
 
     with open_store(db, read_only=True, wait=wait, data_path=data_path) as con:
-        found = store_info(con, locate(db, data_path))
+        chosen = scope.resolve(con, hardware or (), experiment or (), dataset or ())
+        found = store_info(con, locate(db, data_path), chosen.params())
     if fmt is OutputFormat.table:
         typer.echo(f"store:          {found.path}")
         typer.echo(f"schema version: {found.schema_version}")

@@ -30,8 +30,18 @@ class ExportedView:
     files: int
 
 
-def export_parquet(con, directory: str | os.PathLike) -> list[ExportedView]:
-    """Write every public view under `directory`; return what was written per view."""
+_SCOPED = """
+SELECT * FROM {view}
+WHERE ($hardware IS NULL OR list_contains($hardware, hardware))
+  AND ($experiment IS NULL OR list_contains($experiment, experiment))
+  AND ($dataset IS NULL OR list_contains($dataset, dataset))
+"""
+
+
+def export_parquet(con, directory: str | os.PathLike, filters: dict | None = None) -> list[ExportedView]:
+    """Write every public view under `directory`; return what was written per view. `filters`:
+    hardware, experiment and dataset lists as stored (None or missing: all)."""
+    chosen = {name: (filters or {}).get(name) or None for name in ("hardware", "experiment", "dataset")}
     directory = Path(directory).expanduser().absolute()
     directory.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=directory))
@@ -39,11 +49,13 @@ def export_parquet(con, directory: str | os.PathLike) -> list[ExportedView]:
         counts = {}
         with snapshot(con):  # the three views from one state of the store
             for view in VIEWS:
-                counts[view] = con.execute(f"SELECT count(*) FROM {view}").fetchone()[0]
+                scoped = _SCOPED.format(view=view)
+                counts[view] = con.execute(f"SELECT count(*) FROM ({scoped})", chosen).fetchone()[0]
                 if counts[view]:
                     con.execute(
-                        f"COPY (SELECT * FROM {view}) TO {_literal(staging / view)} "
-                        f"(FORMAT parquet, PARTITION_BY ({', '.join(PARTITION_BY)}))"
+                        f"COPY ({scoped}) TO {_literal(staging / view)} "
+                        f"(FORMAT parquet, PARTITION_BY ({', '.join(PARTITION_BY)}))",
+                        chosen,
                     )
                 else:
                     (staging / view).mkdir()

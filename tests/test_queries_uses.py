@@ -147,19 +147,19 @@ def test_packaged_closures_run_dependencies_first_and_once():
         "budget_lookup@v1",
     ]
     assert [s.ref for s in queries.closure("budget_lookup")] == [
-        "config_points@v2",
-        "pareto_frontier@v2",
-        "frontier_summary@v2",
-        "prefill_stats@v1",
-        "budget_range@v2",
-        "budget_lookup@v2",
+        "config_points@v3",
+        "pareto_frontier@v3",
+        "frontier_summary@v3",
+        "prefill_stats@v2",
+        "budget_range@v3",
+        "budget_lookup@v3",
     ]
     assert [s.ref for s in queries.closure("frontier_summary")] == [
-        "config_points@v2",
-        "pareto_frontier@v2",
-        "frontier_summary@v2",
+        "config_points@v3",
+        "pareto_frontier@v3",
+        "frontier_summary@v3",
     ]
-    assert [s.ref for s in queries.closure("config_points")] == ["config_points@v2"]
+    assert [s.ref for s in queries.closure("config_points")] == ["config_points@v3"]
     for top in queries.list_queries():
         order = [s.ref for s in queries.closure(top.ref)]
         assert order[-1] == top.ref and len(order) == len(set(order))
@@ -242,7 +242,7 @@ def test_each_dependency_runs_once_into_a_temp_table_then_is_dropped(store):
 def test_temp_tables_are_gone_after_a_failing_dependency(store):
     con = connect(store)
     with pytest.raises(
-        queries.QueryRunError, match=r"^budget_lookup@v2 failed in budget_range@v2, a query it uses: .*step must be > 0"
+        queries.QueryRunError, match=r"^budget_lookup@v3 failed in budget_range@v3, a query it uses: .*step must be > 0"
     ):
         queries.run(con, "budget_lookup", {"step": 0})
     assert temp_tables(con) == []
@@ -285,7 +285,7 @@ def test_a_temp_table_of_the_same_name_is_refused_and_left_alone(store):
     con = connect(store)
     con.execute("CREATE TEMP TABLE config_points AS SELECT 42 AS answer")
     with pytest.raises(
-        queries.QueryRunError, match=r"^pareto_frontier@v2 failed in config_points@v2, a query it uses: .*already exists"
+        queries.QueryRunError, match=r"^pareto_frontier@v3 failed in config_points@v3, a query it uses: .*already exists"
     ):
         queries.run(con, "pareto_frontier")
     assert con.execute("SELECT answer FROM config_points").fetchall() == [(42,)]
