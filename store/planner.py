@@ -201,12 +201,15 @@ class _Planner:
                     self._remove(s)
 
     def _remove(self, stored: Stored) -> None:
-        """A stored row goes: inside its configuration's unit if it holds or shaped samples."""
+        """A stored row goes: inside its configuration's unit if it holds or shaped samples; a
+        file that failed for its configuration's sake leaves the others to be decided again."""
         self.removed.add(stored.path)
         if stored.config_run_id is not None and stored.status in ("ingested", "superseded"):
             self.leaving.setdefault(stored.config_run_id, []).append(stored)
         else:
             self.deletes.append(stored.file_id)
+            if stored.config_run_id is not None:
+                self.redecide.add(stored.config_run_id)
 
     def _classify(self, candidates: list[Candidate]) -> list[Candidate]:
         to_read = []
