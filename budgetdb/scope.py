@@ -116,7 +116,8 @@ def _no_such(what: str, value: str, present: list[str], key, label) -> str:
     if not present:
         return f"no {what} {label(value)!r}: the store holds no files yet; run budgetdb ingest first"
     by_key = {key(p): p for p in present}
-    close = difflib.get_close_matches(key(value), list(by_key), n=1, cutoff=0.6)
+    # GPU names differ by a letter (a100, h100, h200): only a near miss is a hint there
+    close = difflib.get_close_matches(key(value), list(by_key), n=1, cutoff=0.8 if what == "hardware" else 0.6)
     hint = f"; did you mean {label(by_key[close[0]])!r}?" if close else ""
     listed = ", ".join(label(p) for p in present)
     return f"no {what} {label(value)!r}{hint} ({plural} in the store: {listed})"
