@@ -151,7 +151,7 @@ def expected_prints(samples: list[dict]) -> Counter:
 
 _STORED = f"""
 SELECT f.hardware, f.experiment, f.dataset, f.variant, f.top_k, f.num_active_blocks,
-       s.example_id, {", ".join(f"s.{k}" for k in PRINT)}
+       TRY_CAST(json_extract_string(s.metadata, '$.example_id') AS BIGINT), {", ".join(f"s.{k}" for k in PRINT)}
 FROM sample_records s JOIN file_records f USING (file_id)
 WHERE f.status = 'ingested'
 """
