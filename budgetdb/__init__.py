@@ -5,6 +5,8 @@ Python entry points for analysts:
     import budgetdb, pandas as pd
     con = budgetdb.connect()              # read-only DuckDB connection
     pd.read_sql("SELECT * FROM config_runs", budgetdb.engine())
+    from budgetdb import scope
+    scope.resolve(con, dataset=["text_vqa"])  # filters checked against the store: text-vqa
 """
 
 from __future__ import annotations
