@@ -9,8 +9,9 @@ machine cannot fake a ratio: the json.load baseline, DuckDB's raw scan of the sa
 nothing changed, again after touching one file, `budgetdb report`, and `budgetdb --help`.
 Every step runs in its own process; the table gives the median and min-max wall time and the
 peak RSS of that process. `--workers 1 2` measures the cold ingest once per number of
-fingerprint worker processes (`budgetdb ingest --workers W`) instead of once with the default. In the first round it checks that budgetdb's figures equal the
-baseline's (prefill statistics, frontiers, budget range; it stops if not). Prints Markdown.
+fingerprint worker processes (`budgetdb ingest --workers W`) instead of once with the default.
+In the first round it checks that budgetdb's figures equal the baseline's (prefill statistics,
+frontiers, budget range; it stops if not). Prints Markdown.
 Run by hand, not by CI.
 """
 
