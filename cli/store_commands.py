@@ -126,6 +126,7 @@ def _dry_run(paths, options, db, data_path, wait: float, fmt: OutputFormat) -> N
         "action",
         "outcome",
         "path",
+        "rel_path",
         "reason",
         "hardware",
         "experiment",
@@ -136,33 +137,16 @@ def _dry_run(paths, options, db, data_path, wait: float, fmt: OutputFormat) -> N
         "rank",
         "warnings",
     ]
-    rows = [
-        (
-            f.action.value,
-            f.outcome,
-            f.path,
-            f.reason,
-            f.hardware,
-            f.experiment,
-            f.dataset,
-            f.variant,
-            f.top_k,
-            f.num_active_blocks,
-            f.rank,
-            list(f.warnings),
-        )
-        for f in plan.files
-    ]
     if fmt is OutputFormat.table:
-        typer.echo(
-            render(["action", "file", "reason"], [(f.action.value, f.path, f.reason or "") for f in plan.files], fmt), nl=False
-        )
+        people = [(f.action.value, f.rel_path, f.reason or "") for f in plan.files]
+        typer.echo(render(["action", "file (below its root)", "reason"], people, fmt), nl=False)
         counts: dict[str, int] = {}
         for f in plan.files:
             counts[f.action.value] = counts.get(f.action.value, 0) + 1
         typer.echo("plan: " + ", ".join(f"{n} {action}" for action, n in sorted(counts.items())) + "; nothing was written")
-    else:
-        typer.echo(render(columns, rows, fmt), nl=False)
+        return
+    scripts = [[getattr(f, c) if c != "action" else f.action.value for c in columns] for f in plan.files]
+    typer.echo(render(columns, [[list(v) if isinstance(v, tuple) else v for v in row] for row in scripts], fmt), nl=False)
 
 
 def info(

@@ -169,7 +169,7 @@ def test_dry_run_prints_the_plan_and_creates_nothing(tmp_path):
     assert table.exit_code == 0, table.output
     assert "nothing was written" in table.stdout
     csv_rows = _cli("ingest", hw, "--db", db, "--dry-run", "--format", "csv").stdout.splitlines()
-    assert csv_rows[0].startswith("action,outcome,path,reason")
+    assert csv_rows[0].startswith("action,outcome,path,rel_path,reason")
     assert any(line.startswith(f"ingest,updated,{changed},") for line in csv_rows)
     assert sum(line.startswith("keep,unchanged,") for line in csv_rows) == len(stored) - 2  # the changed and the failed one
     assert Path(db).read_bytes() == before
