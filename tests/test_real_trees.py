@@ -214,6 +214,10 @@ def test_a_true_conflict_fails_the_whole_configuration_in_one_line(tmp_path):
     assert set(stored_prints(con)) == {_key(good)}
     assert con.execute("SELECT count(*) FROM config_runs").fetchone()[0] == 1
     con.close()
+    text = report(db, lang="en")  # the report holds the one configuration left
+    accuracy, latency = _expected_point(good)
+    assert f"- **Highest accuracy**: {accuracy:.4f} @ **{latency:.2f}ms** (config: low tier, top_k=4, blocks=12)" in text
+    assert "- **Files**: counted 1; excluded failed 2" in text
     again = _invoke("ingest", hw, "--db", db)  # still failing, every run, until one goes
     assert again.exit_code == 1 and again.stderr.count("failed: ") == 2
     second.merged.unlink()
@@ -304,6 +308,8 @@ def test_two_image_sizes_with_equal_max_crops_are_two_configurations(tmp_path):
     con.close()
     points = [r for r in queries.run(connect(tmp_path / "s.duckdb"), "config_points").records()]
     assert len(points) == 4
+    text = report(tmp_path / "s.duckdb", lang="en")
+    assert "- **Config points**: counted 4; left out 0" in text and "- **Files**: counted 4; none excluded" in text
 
 
 # -- 6. two hardware roots in one store ----------------------------------------------------------
@@ -401,6 +407,7 @@ def test_the_same_tree_reached_three_ways_is_the_same_files(tmp_path, monkeypatc
     before = sorted(con.execute("SELECT path, status, n_samples FROM files").fetchall())
     con.close()
     assert all(not p.startswith(str(tmp_path / "link")) and "/../" not in p for p, _, _ in before)
+    first_report = report(db, lang="en").split("## Reproducibility")[0]
     for spelling in spellings[1:]:
         again = _invoke("ingest", spelling, "--db", db, "--format", "json")
         assert again.exit_code == 0, again.output
@@ -409,6 +416,7 @@ def test_the_same_tree_reached_three_ways_is_the_same_files(tmp_path, monkeypatc
         con = connect(db)
         assert sorted(con.execute("SELECT path, status, n_samples FROM files").fetchall()) == before
         con.close()
+        assert report(db, lang="en").split("## Reproducibility")[0] == first_report
 
 
 def test_a_moved_tree_is_recognised_and_not_read_again(tmp_path):
@@ -425,3 +433,5 @@ def test_a_moved_tree_is_recognised_and_not_read_again(tmp_path):
     assert all(p.startswith(str(tmp_path / "b")) for (p,) in con.execute("SELECT path FROM files").fetchall())
     assert {o.outcome for o in run(con, tmp_path / "b" / "core_exp_h100").outcomes} == {"unchanged"}
     con.close()
+    text = report(tmp_path / "s.duckdb", lang="en")
+    assert f"all JSON files under `{tmp_path / 'b' / 'core_exp_h100'}`" in text
