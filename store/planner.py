@@ -19,7 +19,7 @@ import duckdb
 from . import examples as examples_module
 from . import ids, interrupts
 from .discover import Candidate, discover
-from .duckdb_messages import load_error
+from .duckdb_messages import is_interrupt, load_error
 from .fingerprint import Read, Unreadable
 from .firstlook import Inspection
 from .inspect import inspect
@@ -322,6 +322,8 @@ class _Planner:
             found = inspect(con, [c.path for c in batch], max_size)
             return [found[c.path] for c in batch]
         except duckdb.Error as exc:
+            if is_interrupt(exc):
+                raise  # no file's fault
             if len(batch) == 1:
                 return [Inspection(batch[0].path, "failed", load_error(exc))]
         return [self._inspect_batch(con, [c])[0] for c in batch]
