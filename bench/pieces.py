@@ -43,7 +43,7 @@ timed(lambda: [hashlib.sha256(d).hexdigest() for d in datas])
 FIRST_LOOK = (
     _TIMED
     + """
-from budgetdb.store.inspect import first_look
+from budgetdb.store.firstlook import first_look
 datas = [(p, open(p, "rb").read()) for p in sys.argv[1:]]
 timed(lambda: [first_look(p, d) for p, d in datas])
 """

@@ -1,6 +1,6 @@
 """Benchmark budgetdb against the json.load script a researcher writes today.
 
-    python bench/run.py [--samples N [N ...]] [--repeats R] [--keep DIR] [--db SPEC]
+    python bench/run.py [--samples N [N ...]] [--repeats R] [--keep DIR] [--db SPEC] [--workers W [W ...]]
 
 For each N (default 1,638,588, the seed's size) it writes a demo tree of N samples in the
 exact current shape, then measures, alternating the steps within every repeat so a noisy
@@ -8,8 +8,10 @@ machine cannot fake a ratio: the json.load baseline, DuckDB's raw scan of the sa
 (the floor), `budgetdb ingest` cold (plain, and --strict into a second store), again with
 nothing changed, again after touching one file, `budgetdb report`, and `budgetdb --help`.
 Every step runs in its own process; the table gives the median and min-max wall time and the
-peak RSS of that process. In the first round it checks that budgetdb's figures equal the
-baseline's (prefill statistics, frontiers, budget range; it stops if not). Prints Markdown.
+peak RSS of that process. `--workers 1 2` measures the cold ingest once per number of
+fingerprint worker processes (`budgetdb ingest --workers W`) instead of once with the default.
+In the first round it checks that budgetdb's figures equal the baseline's (prefill statistics,
+frontiers, budget range; it stops if not). Prints Markdown.
 Run by hand, not by CI.
 """
 
@@ -63,7 +65,9 @@ def tree_files(root: Path) -> list[str]:
     return sorted(str(p) for p in root.rglob("*.json"))
 
 
-def measure(tree: Path, work: Path, repeats: int, db_spec: str | None) -> dict[str, list[tuple[float, float, float]]]:
+def measure(
+    tree: Path, work: Path, repeats: int, db_spec: str | None, workers: list[int] | None = None
+) -> dict[str, list[tuple[float, float, float]]]:
     hw_root = next(tree.glob("core_exp_*"))
     files = tree_files(hw_root)
     results: dict[str, list[tuple[float, float, float]]] = {}
@@ -83,7 +87,17 @@ def measure(tree: Path, work: Path, repeats: int, db_spec: str | None) -> dict[s
                 Path(path).unlink(missing_ok=True)
         figures = record("baseline: json.load loop + numpy", [sys.executable, str(HERE / "baseline.py"), str(hw_root)])
         record("floor: DuckDB raw scan (declared schema)", [sys.executable, "-c", RAW_SCAN, *files])
-        record("budgetdb ingest (cold)", [BUDGETDB, "ingest", str(hw_root), "--format", "json"])
+        for count in workers or [None]:
+            if count is None:
+                record("budgetdb ingest (cold)", [BUDGETDB, "ingest", str(hw_root), "--format", "json"])
+                continue
+            if db_spec is None:
+                for path in (db_base, db_base + ".wal"):
+                    Path(path).unlink(missing_ok=True)
+            record(
+                f"budgetdb ingest (cold, --workers {count})",
+                [BUDGETDB, "ingest", str(hw_root), "--format", "json", "--workers", str(count)],
+            )
         if round_ == 0:
             check_same_answers(json.loads(figures), env)
         if db_spec is None:
@@ -141,7 +155,7 @@ def table(samples: int, json_bytes: int, store_bytes: int, results) -> str:
     for name, runs in results.items():
         times = [s for s, _, _ in runs]
         median = statistics.median(times)
-        reads_all = name.startswith(("baseline", "floor")) or "(cold)" in name
+        reads_all = name.startswith(("baseline", "floor")) or "(cold" in name
         rate = f"{mb / median:,.0f}" if reads_all else ""
         lines.append(
             f"| {name} | {median:.2f} | {min(times):.2f} - {max(times):.2f} | {rate} | "
@@ -162,6 +176,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="rounds of the alternating steps")
     parser.add_argument("--keep", type=Path, help="write the trees here and keep them (reused if present)")
     parser.add_argument("--db", help="store to ingest into (e.g. a ducklake: spec); default a fresh DuckDB file")
+    parser.add_argument(
+        "--workers", type=int, nargs="+", help="measure the cold ingest with each of these numbers of fingerprint workers"
+    )
     args = parser.parse_args()
 
     from budgetdb.demo import write_demo_tree
@@ -173,7 +190,7 @@ def main() -> None:
             tree = (args.keep or work) / f"tree_{samples}"
             if not tree.exists():
                 write_demo_tree(tree, samples=samples)
-            results = measure(tree, work, args.repeats, args.db)
+            results = measure(tree, work, args.repeats, args.db, args.workers)
             json_bytes = sum(os.path.getsize(f) for f in tree_files(tree))
             store = work / "bench.duckdb"
             print(table(samples, json_bytes, store.stat().st_size if store.exists() else 0, results), flush=True)

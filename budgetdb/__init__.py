@@ -8,6 +8,8 @@ Python entry points for analysts (docs/python.md):
     budgetdb.queries.list_queries()                     # the query layer itself
     con = budgetdb.connect()                            # read-only DuckDB connection
     pd.read_sql("SELECT * FROM config_runs", budgetdb.engine())
+    from budgetdb import scope
+    scope.resolve(con, dataset=["text_vqa"])  # filters checked against the store: text-vqa
 """
 
 from __future__ import annotations

@@ -91,7 +91,7 @@ def report(
     db: Store = None,
     data_path: str | os.PathLike | None = None,
     lang: str = "zh",
-    hardware: str | None = None,
+    hardware: str | Sequence[str] = (),
     experiments: str | Sequence[str] = (),
     datasets: str | Sequence[str] = (),
     latency_stage: str = "T_total",
@@ -119,7 +119,7 @@ def report(
 
     options = ReportOptions(
         lang=lang,
-        hardware=hardware or None,
+        hardware=_strings(hardware),
         experiments=_strings(experiments),
         datasets=_strings(datasets),
         latency_stage=latency_stage,

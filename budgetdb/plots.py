@@ -60,8 +60,21 @@ def plain(text: str) -> str:
 def write_plots(context: Mapping[str, Any], records: Mapping[str, Sequence[Mapping[str, Any]]], options) -> dict[str, Any]:
     """Write every figure into `options.plots_dir`; return the links the templates show.
 
-    {"prefill": {png, svg, alt} or None, "datasets": {dataset: {png, svg, alt}}}
+    {"prefill": {png, svg, alt} or None, "datasets": {dataset: {png, svg, alt}}}; with several
+    hardware in scope, one such dict per hardware ({hardware: {...}}), file names ending in it.
     """
+    analyses = context.get("analyses") or [context]
+    if len(analyses) == 1:
+        return _write_analysis(analyses[0], records, context["scope"], options, "")
+    links = {}
+    for analysis in analyses:
+        hw = analysis["hardware"]
+        mine = {key: [r for r in rows if r.get("hardware") == hw] for key, rows in records.items()}
+        links[hw] = _write_analysis(analysis, mine, context["scope"], options, f"_{slug(hw)}")
+    return links
+
+
+def _write_analysis(analysis, records, scope, options, suffix: str) -> dict[str, Any]:
     import matplotlib
 
     out_dir = Path(options.plots_dir)
@@ -69,14 +82,15 @@ def write_plots(context: Mapping[str, Any], records: Mapping[str, Sequence[Mappi
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise PlotsWriteError(f"cannot write plots into {out_dir}: {exc.strerror or exc}") from None
-    budget = context.get("budget")
+    budget = analysis.get("budget")
     span = (budget["lower"], budget["upper"]) if budget else None
     links: dict[str, Any] = {"prefill": None, "datasets": {}}
+    on = f" ({analysis['hardware']})" if analysis.get("hardware") else ""
 
     def save(figure, stem: str, alt: str) -> dict[str, str]:
         paths = {}
         for fmt in FORMATS:
-            path = out_dir / f"{stem}.{fmt}"
+            path = out_dir / f"{stem}{suffix}.{fmt}"
             if Path(os.path.realpath(path)) in options.protected_paths:
                 raise PlotsWriteError(f"plot {path} would overwrite the store; use another --plots folder")
             try:  # a symlink's target is written (the link stays), a device or FIFO written through
@@ -84,22 +98,22 @@ def write_plots(context: Mapping[str, Any], records: Mapping[str, Sequence[Mappi
             except OSError as exc:
                 raise PlotsWriteError(f"cannot write plot {path}: {exc.strerror or exc}") from None
             paths[fmt] = relative_link(path, options.link_base)
-        return {**paths, "alt": alt}
+        return {**paths, "alt": alt + on}
 
     with matplotlib.rc_context(_RC):
-        prefill = context["prefill"]
+        prefill = analysis["prefill"]
         if prefill["n"] > 0 and records.get("prefill_histogram"):
             figure = _prefill_figure(records["prefill_histogram"], prefill)
             links["prefill"] = save(figure, "prefill_latency", "T_LLM_prefill histogram and CDF")
         points = records.get("config_points", [])
         frontier = records.get("pareto_frontier", [])
-        for dataset in context["datasets"]:
+        for dataset in analysis["datasets"]:
             name = dataset["name"]
             mine = [p for p in points if p["dataset"] == name and p.get("excluded") is None]
             if not mine:
                 continue
             line = sorted((p for p in frontier if p["dataset"] == name), key=lambda p: (p["latency"], -p["accuracy"]))
-            figure = _frontier_figure(dataset["display"], mine, line, span, context["scope"])
+            figure = _frontier_figure(dataset["display"] + on, mine, line, span, scope)
             links["datasets"][name] = save(figure, f"frontier_{slug(name)}", f"{dataset['display']} accuracy vs latency")
     return links
 

@@ -4,10 +4,19 @@ No SQL lives here: every figure comes from a pinned query version through
 `budgetdb.queries.run`, and the footer lists every query that ran (the queries they use
 included, each once) with its sha256.
 
+Latencies of two GPUs are never pooled: every query partitions by hardware, and when more than
+one hardware is in scope the report holds one analysis per hardware (`analyses`), its headings
+and configs naming the hardware.
+
 The context the templates see (numbers raw; the templates format them):
 
     lang, scope {hardware, experiments, datasets, filtered, latency_stage, latency_stat,
-                 step, coarse_step, num}, alpha {lo, hi}
+                 step, coarse_step, num, in_scope {hardware, experiments, datasets}}, alpha {lo, hi}
+    analyses         one per hardware in scope (one, hardware None, when there is at most one):
+                     {hardware, sources, prefill, prefill_range, decode, datasets, frontier_count,
+                      aggregate, budget, lookup, plots}
+    footer           store, last ingest, files/samples/points counted and excluded, repeats, queries
+    ...and the first analysis' keys at the top level, for templates written for one:
     sources          roots of the files in scope
     prefill          prefill_stats row + long_tail; n == 0 when nothing is valid
     prefill_range    {lower, upper, safe_upper} or None
@@ -18,11 +27,11 @@ The context the templates see (numbers raw; the templates format them):
     budget           {lower, upper, values, items [{value, role}], item_width, num} or None
     lookup           [{budget, dataset, display, point or None, slack}]
     plots            {prefill} or None
-    footer           store, last ingest, files/samples/points counted and excluded, queries
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import budgetdb.queries as queries
-from budgetdb import __version__
+from budgetdb import __version__, scope
 from budgetdb.errors import BudgetdbError
 from budgetdb.queries import ranges
 from budgetdb.templates import render, template_name
@@ -39,17 +48,17 @@ from budgetdb.templates.formatting import dataset_order, display_name, num
 
 # Pinned versions: a new query version changes a report only when it is pinned here.
 REPORT_QUERIES = {
-    "store_summary": "store_summary@v1",
-    "prefill_stats": "prefill_stats@v1",
-    "decode_stats": "decode_stats@v1",
-    "config_points": "config_points@v2",
-    "frontier_summary": "frontier_summary@v2",
-    "budget_range": "budget_range@v2",
-    "budget_lookup": "budget_lookup@v2",
+    "store_summary": "store_summary@v2",
+    "prefill_stats": "prefill_stats@v2",
+    "decode_stats": "decode_stats@v2",
+    "config_points": "config_points@v3",
+    "frontier_summary": "frontier_summary@v3",
+    "budget_range": "budget_range@v3",
+    "budget_lookup": "budget_lookup@v3",
 }
 PLOT_QUERIES = {
-    "pareto_frontier": "pareto_frontier@v2",
-    "prefill_histogram": "prefill_histogram@v1",
+    "pareto_frontier": "pareto_frontier@v3",
+    "prefill_histogram": "prefill_histogram@v2",
 }
 # The report pins all it runs, the queries they use included: an unpinned `uses` of one of them
 # gets the version pinned above (tests/test_report_render.py checks every one is pinned).
@@ -67,7 +76,7 @@ class ReportOptionsError(BudgetdbError):
 @dataclass(frozen=True)
 class ReportOptions:
     lang: str = "zh"
-    hardware: str | None = None
+    hardware: tuple[str, ...] | str | None = ()  # a str is one hardware
     experiments: tuple[str, ...] = ()
     datasets: tuple[str, ...] = ()
     latency_stage: str = "T_total"
@@ -88,6 +97,12 @@ class ReportOptions:
     budgetdb_version: str = __version__
 
     def __post_init__(self):
+        hardware = self.hardware
+        if hardware is None or isinstance(hardware, str):
+            hardware = (hardware,) if hardware else ()
+        object.__setattr__(self, "hardware", tuple(hardware))
+        object.__setattr__(self, "experiments", tuple(self.experiments))
+        object.__setattr__(self, "datasets", tuple(self.datasets))
         template_name(self.lang)
         if self.latency_stage not in LATENCY_STAGES:
             raise ReportOptionsError(f"unknown latency stage {self.latency_stage!r}; use one of: {', '.join(LATENCY_STAGES)}")
@@ -131,7 +146,7 @@ class UsedQuery:
 def query_params(options: ReportOptions) -> dict[str, Any]:
     """Every parameter any report query may take; each query gets the ones it declares."""
     return {
-        "hardware": [options.hardware] if options.hardware else None,
+        "hardware": list(options.hardware or ()) or None,
         "experiment": list(options.experiments) or None,
         "dataset": list(options.datasets) or None,
         "latency_stage": options.latency_stage,
@@ -158,7 +173,12 @@ def run_queries(con, refs: Mapping[str, str], params: Mapping[str, Any]) -> tupl
 
 
 def build_report(con, options: ReportOptions) -> str:
-    """The report as Markdown text; writes the plots too when `options.plots_dir` is set."""
+    """The report as Markdown text; writes the plots too when `options.plots_dir` is set.
+
+    The filters are checked against the store first (budgetdb.scope): a value that matches
+    nothing is a ScopeError naming the values there are."""
+    chosen = scope.resolve(con, options.hardware or (), options.experiments, options.datasets)
+    options = dataclasses.replace(options, hardware=chosen.hardware, experiments=chosen.experiments, datasets=chosen.datasets)
     params = query_params(options)
     records, used = run_queries(con, REPORT_QUERIES, params)
     plots = None
@@ -187,12 +207,14 @@ def build_context(
 ) -> dict[str, Any]:
     """The template context from the query records (plain dicts, as `QueryResult.records()`)."""
     summary = _one(records["store_summary"])
-    prefill = _prefill(_one(records["prefill_stats"]))
-    budget_row = _one(records["budget_range"])
-    datasets = _datasets(records, options, plots)
-    aggregate = _aggregate(budget_row)
-    scope = {
-        "hardware": options.hardware,
+    in_scope = {
+        "hardware": list(summary.get("hardware_in_scope") or []),
+        "experiments": list(summary.get("experiments_in_scope") or []),
+        "datasets": list(summary.get("datasets_in_scope") or []),
+    }
+    scope_ = {
+        "hardware": ", ".join(options.hardware or ()) or None,
+        "hardware_list": list(options.hardware or ()),
         "experiments": list(options.experiments),
         "datasets": list(options.datasets),
         "filtered": bool(options.hardware or options.experiments or options.datasets),
@@ -201,12 +223,42 @@ def build_context(
         "step": options.step,
         "coarse_step": options.coarse_step,
         "num": options.num,
+        "in_scope": in_scope,
     }
+    several = len(in_scope["hardware"]) > 1
+    roots = summary.get("hardware_roots") or []
+    if several:
+        analyses = [
+            _analysis(
+                {key: [r for r in rows if r.get("hardware") == hw] for key, rows in records.items()},
+                options,
+                (plots or {}).get(hw),
+                hw,
+                [r["root"] for r in roots if r["hardware"] == hw],
+            )
+            for hw in in_scope["hardware"]
+        ]
+    else:
+        analyses = [_analysis(records, options, plots, None, list(summary.get("roots") or []))]
     return {
         "lang": options.lang,
-        "scope": scope,
+        "scope": scope_,
         "alpha": {"lo": options.alpha[0], "hi": options.alpha[1]},
-        "sources": list(summary.get("roots") or []),
+        **analyses[0],
+        "analyses": analyses,
+        "footer": _footer(summary, records["config_points"], used, options),
+    }
+
+
+def _analysis(records, options: ReportOptions, plots, hardware: str | None, sources: list[str]) -> dict[str, Any]:
+    """One hardware's figures (all of them when the scope holds one hardware)."""
+    prefill = _prefill(_one(records["prefill_stats"]))
+    budget_row = _one(records["budget_range"])
+    datasets = _datasets(records, options, plots)
+    aggregate = _aggregate(budget_row)
+    return {
+        "hardware": hardware,
+        "sources": sources,
         "prefill": prefill,
         "prefill_range": _prefill_range(budget_row) if prefill["n"] > 0 else None,
         "decode": _decode(_one(records["decode_stats"])),
@@ -217,7 +269,6 @@ def build_context(
         "budget": _budget(budget_row, options) if aggregate is not None else None,
         "lookup": _lookup(records["budget_lookup"]),
         "plots": {"prefill": plots.get("prefill")} if plots else None,
-        "footer": _footer(summary, records["config_points"], used, options),
     }
 
 
@@ -396,6 +447,7 @@ def _footer(summary: Mapping[str, Any], points, used: Sequence[UsedQuery], optio
         },
         "samples": {
             "counted": int(summary.get("samples_counted") or 0),
+            "repeats": int(summary.get("samples_repeats") or 0),
             "missing_prefill": int(summary.get("samples_missing_prefill") or 0),
             "missing_latency": int(summary.get("samples_missing_latency") or 0),
             "in_excluded_files": int(summary.get("samples_in_excluded_files") or 0),

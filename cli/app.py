@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -14,20 +14,27 @@ from budgetdb.errors import BudgetdbError
 class _ReportingGroup(TyperGroup):
     """Every failure is one line on stderr and exit code 1 (a traceback with --debug):
     `Error: <message>` for budgetdb's own errors, and for what gets past them (a disk that is
-    full or read-only, a DuckDB error, memory running out)."""
+    full or read-only, a DuckDB error, memory running out); Ctrl-C is `Interrupted.` and exit
+    code 130 (Typer would exit 130 silently)."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except BudgetdbError as exc:
+            if _interrupted_by(exc):
+                _interrupted()
             if _debug(ctx):
                 raise
             _fail(str(exc))
         except BrokenPipeError:
             _pipe_closed()
-        except (typer.Exit, typer.Abort, typer.TyperException, KeyboardInterrupt):
+        except (typer.Exit, typer.Abort, typer.TyperException):
             raise
+        except KeyboardInterrupt:
+            _interrupted()
         except Exception as exc:
+            if _interrupted_by(exc):
+                _interrupted()
             line = None if _debug(ctx) else _one_line(exc)
             if line is None:
                 raise
@@ -180,16 +187,25 @@ def main() -> None:
         sys.exit(1)
     try:
         app()
-    except KeyboardInterrupt:
-        _interrupted()
-    except RuntimeError as exc:
-        from budgetdb.store.duckdb_messages import is_interrupt
-
-        if not is_interrupt(exc):
+    except (KeyboardInterrupt, RuntimeError) as exc:
+        if not _interrupted_by(exc):
             raise
         _interrupted()
 
 
-def _interrupted() -> None:
+def _interrupted_by(exc: BaseException | None) -> bool:
+    """Ctrl-C: KeyboardInterrupt, DuckDB's interrupt, or an error raised while handling one."""
+    if exc is None:
+        return False
+    if isinstance(exc, KeyboardInterrupt):
+        return True
+    if "duckdb" not in sys.modules:
+        return False
+    from budgetdb.store.duckdb_messages import is_interrupt
+
+    return is_interrupt(exc) or _interrupted_by(exc.__cause__)
+
+
+def _interrupted() -> NoReturn:
     typer.echo("Interrupted.", err=True)
     sys.exit(130)

@@ -67,3 +67,35 @@ FormatOption = Annotated[OutputFormat, typer.Option("--format", "-F", help=FORMA
 
 
 PathArgument = Annotated[list[Path], typer.Argument(help="Result folders or files.", show_default=False)]
+
+
+HardwareFilter = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--hardware",
+        metavar="H",
+        help="Only this hardware (e.g. h100; H100 matches too); repeat for several. Default: all.",
+        show_default=False,
+    ),
+]
+
+ExperimentFilter = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--experiment",
+        metavar="E",
+        help="Only this experiment folder ('.' for dataset folders right under the hardware root); "
+        "repeat for several. Default: all.",
+        show_default=False,
+    ),
+]
+
+DatasetFilter = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--dataset",
+        metavar="D",
+        help="Only this dataset (e.g. text-vqa; the harness's text_vqa matches too); repeat for several. Default: all.",
+        show_default=False,
+    ),
+]

@@ -35,8 +35,10 @@ ParamOption = Annotated[
         "--param",
         "-p",
         metavar="NAME=VALUE",
-        help="Set a query parameter; repeat for several. Lists are comma-separated (dataset=okvqa,text-vqa); "
-        "an empty value is NULL. `budgetdb query show NAME` lists the parameters.",
+        help="Set a query parameter; repeat for several. A list parameter takes comma-separated values and "
+        "gathers repeats (-p dataset=okvqa -p dataset=text-vqa); an empty value is NULL (for a filter: all); "
+        "experiment=. is the root experiment. Filter values are checked against the store. "
+        "`budgetdb query show NAME` lists the parameters.",
         show_default=False,
     ),
 ]
@@ -96,22 +98,28 @@ def run(
 
     QUERY is a name (its latest version), name@vN, or the path of a query file. Parameters
     not given take their defaults; values are converted to the declared type and checked
-    against its choices or range (`budgetdb query list` shows them). JSON output is an array
-    of row objects; NaN never appears in it (null instead).
+    against its choices or range (`budgetdb query list` shows them). A list parameter given
+    again adds values (-p dataset=a -p dataset=b). The hardware, experiment and dataset
+    filters are checked against the store: a value that matches nothing is an error naming
+    the values there are (`.` is the root experiment). JSON output is an array of row
+    objects; NaN never appears in it (null instead).
 
-    Example: budgetdb query run budget_lookup -p budgets=150,200,300 -p dataset=okvqa
+    Example: budgetdb query run budget_lookup -p budgets=150,200,300 -p dataset=okvqa -p dataset=text-vqa
     """
-    from budgetdb import queries
+    from budgetdb import queries, scope
     from budgetdb.queries.limits import MAX_ROWS
     from budgetdb.store import opened
 
-    params = query_files.parse_params(param or [])
     catalog = query_files.load(queries_dirs)
     plan = queries.plan(query_files.resolve(query, catalog), pins=pin, catalog=catalog)
+    params = query_files.parse_params(param or [], plan)
     queries.bind(plan, params)  # parameter errors before the store is opened
     cap = max_rows if max_rows is not None else (MAX_ROWS.default if fmt in HUMAN else 0)
     with pandas_unloaded():
         with opened(db, read_only=True, wait=wait, data_path=data_path) as con:
+            filters = {k: params[k] or () for k in scope.FILTERS if k in params and query_files.is_list(plan, k)}
+            if filters:
+                params.update({k: v for k, v in scope.resolve(con, **filters).params().items() if k in filters})
             with stopping(con, time_limit):
                 result = queries.run(con, plan.spec, params, pins=pin, catalog=catalog, max_rows=cap, as_text=True)
     rows = list(result.rows)
@@ -137,6 +145,8 @@ def _params_text(spec, catalog) -> str:
 
 
 def _literal(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, list):

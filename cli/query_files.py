@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from budgetdb.queries import Catalog, QuerySpec
+    from budgetdb.queries import Catalog, Plan, QuerySpec
 
 QueriesOption = Annotated[
     list[Path] | None,
@@ -122,19 +122,37 @@ def compile_(
 
     catalog = load(queries_dirs)
     spec = resolve(query, catalog)
-    typer.echo(queries.compile(queries.plan(spec, pins=pin, catalog=catalog), parse_params(param or [])), nl=False)
+    resolved = queries.plan(spec, pins=pin, catalog=catalog)
+    typer.echo(queries.compile(resolved, parse_params(param or [], resolved)), nl=False)
 
 
-def parse_params(pairs: list[str]) -> dict[str, str]:
+def parse_params(pairs: list[str], plan: Plan) -> dict:
+    """NAME=VALUE pairs; a list parameter gathers every value given for it (each split at commas)."""
     from budgetdb.queries import QueryParamError
+    from budgetdb.scope import experiment_value
 
-    params = {}
+    given: dict[str, list[str]] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
             raise QueryParamError(f"--param expects NAME=VALUE, got {pair!r}")
-        params[name.strip()] = value
+        given.setdefault(name.strip(), []).append(value)
+    params: dict = {}
+    for name, values in given.items():
+        if not is_list(plan, name):
+            if len(values) > 1:
+                raise QueryParamError(f"{plan.ref} parameter {name} is given {len(values)} times; it takes one value")
+            params[name] = values[0]
+            continue
+        items = [item.strip() for value in values if value.strip() for item in value.strip().strip("[]").split(",")]
+        if name == "experiment":
+            items = [experiment_value(item) for item in items]
+        params[name] = items or None
     return params
+
+
+def is_list(plan: Plan, name: str) -> bool:
+    return any(p.name == name and p.type.endswith("[]") for p in plan.params)
 
 
 def register(query_app: typer.Typer) -> None:

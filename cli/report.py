@@ -13,7 +13,7 @@ from budgetdb.queries.limits import TIME_LIMIT
 
 from .files import refuse_store, store_paths, write_text
 from .limits import TimeLimitOption, stopping
-from .options import DataPathOption, DbOption, WaitOption
+from .options import DataPathOption, DatasetFilter, DbOption, ExperimentFilter, HardwareFilter, WaitOption
 from .output import write
 from .pandas_guard import pandas_unloaded
 
@@ -52,22 +52,9 @@ def report(
             show_default=False,
         ),
     ] = None,
-    hardware: Annotated[
-        str | None,
-        typer.Option("--hardware", metavar="H", help="Only this hardware (e.g. h100). Default: all.", show_default=False),
-    ] = None,
-    experiment: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--experiment", metavar="E", help="Only this experiment folder; repeat for several. Default: all.", show_default=False
-        ),
-    ] = None,
-    dataset: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--dataset", metavar="D", help="Only this dataset (e.g. okvqa); repeat for several. Default: all.", show_default=False
-        ),
-    ] = None,
+    hardware: HardwareFilter = None,
+    experiment: ExperimentFilter = None,
+    dataset: DatasetFilter = None,
     latency_stage: Annotated[
         LatencyStage,
         typer.Option(
@@ -123,10 +110,13 @@ def report(
     Pareto frontier per dataset, the cross-dataset aggregate, the recommended budget range
     and list, plus a budget lookup table and a footer (store, last ingest, scope, counts,
     query versions and hashes) that makes it reproducible. Same store and options, same bytes.
+    With several hardware in scope, one analysis per hardware (latencies of two GPUs are never
+    pooled). A filter value that matches nothing in the store is an error naming the values there are.
 
     Example: budgetdb report --lang en --plots plots -o budget.md
     """
     from budgetdb.reporting import ReportOptions, build_report, parse_alpha
+    from budgetdb.scope import experiment_value
     from budgetdb.store import opened
 
     if out is not None and str(out) == "-":  # the usual spelling of stdout
@@ -139,8 +129,8 @@ def report(
     template_paths, main_template = _templates(template or [])
     options = ReportOptions(
         lang=lang.value,
-        hardware=hardware or None,
-        experiments=tuple(experiment or ()),
+        hardware=tuple(hardware or ()),
+        experiments=tuple(experiment_value(e) for e in experiment or ()),
         datasets=tuple(dataset or ()),
         latency_stage=latency_stage.value,
         latency_stat=latency_stat.value,

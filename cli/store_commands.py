@@ -10,8 +10,21 @@ from typing import Annotated, Any
 
 import typer
 
-from .options import DataPathOption, DbOption, FormatOption, OutputFormat, PathArgument, WaitOption
+from budgetdb.errors import StoreNotFoundError
+
+from .options import (
+    DataPathOption,
+    DatasetFilter,
+    DbOption,
+    ExperimentFilter,
+    FormatOption,
+    HardwareFilter,
+    OutputFormat,
+    PathArgument,
+    WaitOption,
+)
 from .output import render, write
+from .pandas_guard import pandas_unloaded
 
 
 def ingest(
@@ -26,6 +39,24 @@ def ingest(
     strict: Annotated[
         bool, typer.Option("--strict", help="Stop at the first failing file and leave the store unchanged.")
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            metavar="N",
+            help="Processes that hash and first-read changed files (default: one per core, when there is enough "
+            "to read; 1: this process only).",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print what ingest would do with every file (the plan) and change nothing; --format json or csv for scripts.",
+        ),
+    ] = False,
     wait: WaitOption = 0.0,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
@@ -33,20 +64,29 @@ def ingest(
 
     PATH is a hardware root (results/core_exp_h100), any folder below it, or single files;
     folders are searched recursively. Unchanged files are skipped (size+mtime, then sha256),
-    changed files replace their rows, each configuration lands in one transaction.
-    Exit code 1 when a file failed, 0 otherwise (skips and warnings included).
+    changed files replace their rows, each configuration lands in one transaction. Files are
+    known by their real path (another spelling of a folder, or a symlink to it, is the same
+    files; a moved file is recognised by its sha256). A configuration's files are decided by
+    their samples' example_id (docs/schema.md). Exit code 1 when a file failed, 0 otherwise
+    (skips and warnings included).
 
-    Example: budgetdb ingest results/core_exp_h100
+    Example: budgetdb ingest results/core_exp_h100 --dry-run
     """
-    from budgetdb.store import opened
     from budgetdb.store.ingest import IngestOptions
+
+    options = IngestOptions(hardware=hardware, prune=prune, strict=strict, workers=workers)
+    if dry_run:
+        _dry_run(paths, options, db, data_path, wait, fmt)
+        return
+    from budgetdb.store import opened
     from budgetdb.store.ingest import ingest as run_ingest
     from budgetdb.templates.formatting import visible  # file names may hold terminal escapes
 
     _check_paths(paths)  # before the store is opened: a typo must not leave a new, empty store behind
-    with opened(db, read_only=False, wait=wait, data_path=data_path) as con:
-        with _progress() as progress:
-            summary = run_ingest(con, paths, IngestOptions(hardware=hardware, prune=prune, strict=strict), progress)
+    with pandas_unloaded():
+        with opened(db, read_only=False, wait=wait, data_path=data_path) as con:
+            with _progress() as progress:
+                summary = run_ingest(con, paths, options, progress)
     for outcome in summary.outcomes:
         if outcome.outcome in ("failed", "vanished"):
             typer.echo(visible(f"{outcome.outcome}: {outcome.path}: {outcome.reason}"), err=True)
@@ -77,19 +117,72 @@ def _check_paths(paths: list[Path]) -> None:
             raise BudgetdbError(f"{path}: no such file or folder; nothing was ingested")
 
 
+def _dry_run(paths, options, db, data_path, wait: float, fmt: OutputFormat) -> None:
+    """The plan against the store as it is (a missing store: as into a new one, which is not created)."""
+    from budgetdb.store import locate, open_store
+    from budgetdb.store.ingest import plan_ingest
+
+    location = locate(db, data_path)
+    with pandas_unloaded():
+        if location.path is not None and not location.is_lake and not location.path.exists():
+            plan = plan_ingest(None, paths, options)
+        else:
+            try:
+                con = open_store(location, read_only=True, wait=wait)
+            except StoreNotFoundError:
+                plan = plan_ingest(None, paths, options)
+            else:
+                with con:
+                    plan = plan_ingest(con, paths, options)
+    columns = [
+        "action",
+        "outcome",
+        "path",
+        "rel_path",
+        "reason",
+        "hardware",
+        "experiment",
+        "dataset",
+        "variant",
+        "top_k",
+        "num_active_blocks",
+        "rank",
+        "warnings",
+    ]
+    if fmt is OutputFormat.table:
+        people = [(f.action.value, f.rel_path, f.reason or "") for f in plan.files]
+        typer.echo(render(["action", "file (below its root)", "reason"], people, fmt), nl=False)
+        counts: dict[str, int] = {}
+        for f in plan.files:
+            counts[f.action.value] = counts.get(f.action.value, 0) + 1
+        typer.echo("plan: " + ", ".join(f"{n} {action}" for action, n in sorted(counts.items())) + "; nothing was written")
+        return
+    scripts = [[getattr(f, c) if c != "action" else f.action.value for c in columns] for f in plan.files]
+    typer.echo(render(columns, [[list(v) if isinstance(v, tuple) else v for v in row] for row in scripts], fmt), nl=False)
+
+
 def info(
-    db: DbOption = None, data_path: DataPathOption = None, wait: WaitOption = 0.0, fmt: FormatOption = OutputFormat.table
+    db: DbOption = None,
+    data_path: DataPathOption = None,
+    hardware: HardwareFilter = None,
+    experiment: ExperimentFilter = None,
+    dataset: DatasetFilter = None,
+    wait: WaitOption = 0.0,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Show what the store holds: schema version, size, last ingest, and per
-    hardware x experiment x dataset the config runs, samples and files.
+    hardware x experiment x dataset the config runs, samples and files (--hardware,
+    --experiment, --dataset: only those, each value checked against the store).
 
     Example: budgetdb info --db results.duckdb
     """
+    from budgetdb import scope
     from budgetdb.store import locate, opened
     from budgetdb.store.info import store_info
 
     with opened(db, read_only=True, wait=wait, data_path=data_path) as con:
-        found = store_info(con, locate(db, data_path))
+        chosen = scope.resolve(con, hardware or (), experiment or (), dataset or ())
+        found = store_info(con, locate(db, data_path), chosen.params())
     if fmt is OutputFormat.table:
         from budgetdb.templates.formatting import visible
 
@@ -139,7 +232,7 @@ def demo(
 class _progress:
     """A rich progress bar on a terminal; plain lines on stderr otherwise."""
 
-    LABELS = {"scan": "checking", "inspect": "inspecting", "write": "writing"}
+    LABELS = {"scan": "checking", "inspect": "inspecting", "write": "writing"}  # every count is of files
 
     def __enter__(self):
         self.live = None

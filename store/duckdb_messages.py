@@ -121,8 +121,17 @@ def disk_problem(exc: BaseException | None) -> str | None:
 
 
 def is_interrupt(exc: BaseException) -> bool:
-    """Ctrl-C during a DuckDB query: the client raises RuntimeError('Query interrupted')."""
-    return isinstance(exc, RuntimeError) and str(exc) == "Query interrupted"
+    """Ctrl-C: KeyboardInterrupt, or during a DuckDB query the client's RuntimeError('Query
+    interrupted'). Not an InterruptException: that is `con.interrupt()` from another thread,
+    which is how a time limit stops a query (queries/limits.py)."""
+    return isinstance(exc, KeyboardInterrupt) or (isinstance(exc, RuntimeError) and str(exc) == "Query interrupted")
+
+
+def is_interrupted(exc: BaseException) -> bool:
+    """A query someone stopped, by Ctrl-C or `con.interrupt()`: no file's fault, never retried."""
+    import duckdb
+
+    return is_interrupt(exc) or isinstance(exc, duckdb.InterruptException)
 
 
 # -- loading a result file -----------------------------------------------------------------------

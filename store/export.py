@@ -43,14 +43,24 @@ class ExportedView:
     files: int
 
 
-def export_parquet(con, directory: str | os.PathLike) -> list[ExportedView]:
-    """Write every public view under `directory`; return what was written per view.
+_SCOPED = """
+SELECT * FROM {view}
+WHERE ($hardware IS NULL OR list_contains($hardware, hardware))
+  AND ($experiment IS NULL OR list_contains($experiment, experiment))
+  AND ($dataset IS NULL OR list_contains($dataset, dataset))
+"""
+
+
+def export_parquet(con, directory: str | os.PathLike, filters: dict | None = None) -> list[ExportedView]:
+    """Write every public view under `directory`; return what was written per view. `filters`:
+    hardware, experiment and dataset lists as stored (None or missing: all).
 
     A view folder already there is replaced only when an earlier export wrote it (its marker
     file); anything else there makes the export stop before it writes. The new views are
     written beside the old ones first and then swapped in; if a swap fails, the ones already
     swapped go back, so the folder holds either the old export or the new one.
     """
+    chosen = {name: (filters or {}).get(name) or None for name in ("hardware", "experiment", "dataset")}
     directory = Path(directory).expanduser().absolute()
     if os.path.lexists(directory) and not directory.is_dir():
         raise ExportError(f"{directory} is not a folder; give export a folder to write into")
@@ -62,7 +72,7 @@ def export_parquet(con, directory: str | os.PathLike) -> list[ExportedView]:
     except OSError as exc:
         raise ExportError(f"cannot write the export into {directory}: {exc.strerror or exc}") from None
     try:
-        counts = _write(con, staging, directory)
+        counts = _write(con, staging, directory, chosen)
         _swap(staging, directory)
         return [
             ExportedView(view, directory / view, counts[view], sum(1 for _ in (directory / view).rglob("*.parquet")))
@@ -84,16 +94,18 @@ def _check_replaceable(target: Path) -> None:
         )
 
 
-def _write(con, staging: Path, directory: Path) -> dict[str, int]:
+def _write(con, staging: Path, directory: Path, chosen: dict) -> dict[str, int]:
     counts = {}
     try:
         with snapshot(con):  # the three views from one state of the store
             for view in VIEWS:
-                counts[view] = con.execute(f"SELECT count(*) FROM {view}").fetchone()[0]
+                scoped = _SCOPED.format(view=view)
+                counts[view] = con.execute(f"SELECT count(*) FROM ({scoped})", chosen).fetchone()[0]
                 if counts[view]:
                     con.execute(
-                        f"COPY (SELECT * FROM {view}) TO {_literal(staging / view)} "
-                        f"(FORMAT parquet, PARTITION_BY ({', '.join(PARTITION_BY)}))"
+                        f"COPY ({scoped}) TO {_literal(staging / view)} "
+                        f"(FORMAT parquet, PARTITION_BY ({', '.join(PARTITION_BY)}))",
+                        chosen,
                     )
                 else:
                     (staging / view).mkdir()

@@ -20,6 +20,9 @@ SELECT
     count(*) FILTER (WHERE status = 'skipped')                        AS skipped,
     count(*) FILTER (WHERE status = 'failed')                         AS failed
 FROM files
+WHERE ($hardware IS NULL OR list_contains($hardware, hardware))
+  AND ($experiment IS NULL OR list_contains($experiment, experiment))
+  AND ($dataset IS NULL OR list_contains($dataset, dataset))
 GROUP BY ALL
 ORDER BY hardware, experiment, dataset
 """
@@ -35,15 +38,17 @@ class StoreInfo:
     rows: list[tuple]
 
 
-def store_info(con, location) -> StoreInfo:
-    """`location`: the store's StoreLocation (or a DuckDB file's path)."""
+def store_info(con, location, filters: dict | None = None) -> StoreInfo:
+    """`location`: the store's StoreLocation (or a DuckDB file's path); `filters`: hardware,
+    experiment and dataset lists as stored (None or missing: all)."""
     from .connection import locate
 
     location = locate(location)
     last = con.execute("SELECT max(finished_at) FROM ingest_runs").fetchone()[0]
     version = migrations.current_version(con)
     size = _size(con, location)
-    result = con.execute(_CONTENTS_SQL)
+    chosen = {name: (filters or {}).get(name) or None for name in ("hardware", "experiment", "dataset")}
+    result = con.execute(_CONTENTS_SQL, chosen)
     return StoreInfo(
         path=location.label,
         schema_version=version,

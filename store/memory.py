@@ -11,6 +11,8 @@ from functools import cache
 
 import duckdb
 
+from .duckdb_messages import is_interrupted
+
 
 class WrittenBlocks:
     """`release()` evicts the blocks written so far, for a DuckDB file under the default memory
@@ -33,7 +35,9 @@ class WrittenBlocks:
             self.con.execute("SET memory_limit = '16MB'")
         except duckdb.OutOfMemoryException:
             pass  # blocks in use stay, the rest went; the limit is as it was
-        except duckdb.Error:
+        except duckdb.Error as exc:
+            if is_interrupted(exc):
+                raise
             self.limit = None  # the settings are locked (lock_configuration): memory is left alone
             return
         self.con.execute("SET memory_limit = ?", [self.limit])

@@ -9,6 +9,7 @@ from importlib import resources
 
 from budgetdb.errors import SchemaError
 
+from .duckdb_messages import is_interrupted
 from .transaction import atomic
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -88,5 +89,7 @@ def upgrade(con, db_label: str) -> int:
                     [migration.version, datetime.now(UTC).replace(tzinfo=None)],
                 )
     except Exception as exc:
+        if is_interrupted(exc):
+            raise
         raise SchemaError(f"upgrading {db_label} to schema {pending[-1].version} failed: {exc}") from exc
     return pending[-1].version

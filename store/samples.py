@@ -103,8 +103,10 @@ _VALUES = ",\n    ".join(_cast(kind, f"o.v[{i}]") for i, (_, kind) in enumerate(
 # v, the sample's values in SAMPLE_FIELDS order (NULL where a key is absent), is computed and
 # checked before any value is cast: a cast of a value of the wrong type would fail with DuckDB's
 # message or, worse, succeed. The usual sample takes its values by position, the rest by key.
+_METADATA = f"o.v[{list(SAMPLE_FIELDS).index('metadata') + 1}]"
+_COLUMNS = ", ".join(["file_id", "config_run_id", "ordinal", *SAMPLE_FIELDS, "absent", "extra", "example_id", '"repeat"'])
 _INSERT = f"""
-INSERT INTO sample_records
+INSERT INTO sample_records ({_COLUMNS})
 SELECT
     b.file_id,
     b.config_run_id,
@@ -113,7 +115,9 @@ SELECT
     CASE WHEN NOT o.usual AND NOT list_has_all(map_keys(o.m), $known)
          THEN list_filter($known, k -> NOT list_contains(map_keys(o.m), k)) END,
     CASE WHEN NOT o.usual AND NOT list_has_all($known, map_keys(o.m))
-         THEN to_json(map_from_entries(list_filter(map_entries(o.m), e -> NOT list_contains($known, e.key)))) END
+         THEN to_json(map_from_entries(list_filter(map_entries(o.m), e -> NOT list_contains($known, e.key)))) END,
+    TRY_CAST(json_extract_string({_METADATA}, '$.example_id') AS BIGINT),
+    false
 FROM (
     SELECT
         o.*,
@@ -138,7 +142,11 @@ JOIN ingest_batch b ON b.path = o.filename
 """
 
 _NAN = " + ".join(f"coalesce(count_if(isnan({c})), 0)" for c in STAGE_LATENCIES)
-_ZERO = " + ".join(f"coalesce(count_if({c} = 0), 0)" for c in STAGE_LATENCIES)
+# a 0.0 decode of a one-token answer is a measurement (no decode step ran), not a missing hook
+_ONE_TOKEN = ("T_LLM_decode", "T_decode_per_token")
+_ZERO = " + ".join(
+    f"coalesce(count_if({c} = 0{' AND output_tokens IS DISTINCT FROM 1' if c in _ONE_TOKEN else ''}), 0)" for c in STAGE_LATENCIES
+)
 # negative or over one hour (infinities included): no measurement; the samples view shows NULL
 _IMPLAUSIBLE = " + ".join(
     f"coalesce(count_if(NOT isnan({c}) AND ({c} < 0 OR {c} > {IMPLAUSIBLE_MS})), 0)" for c in STAGE_LATENCIES
@@ -151,7 +159,8 @@ SELECT
     list_sort(list_distinct(flatten(list(coalesce(json_keys(extra), []))))),
     {_NAN},
     {_ZERO},
-    {_IMPLAUSIBLE}
+    {_IMPLAUSIBLE},
+    coalesce(count_if(accuracy < 0 OR accuracy > 1), 0)
 FROM sample_records
 WHERE file_id IN (SELECT file_id FROM ingest_batch)  -- a hash probe per row, not a list search
 GROUP BY file_id
@@ -176,6 +185,7 @@ class Loaded:
     nan_latencies: int = 0
     zero_latencies: int = 0
     implausible_latencies: int = 0
+    accuracies_out_of_range: int = 0
 
 
 def prepare(con) -> None:
@@ -198,8 +208,38 @@ def load(con, loads: list[SampleLoad], max_size: int) -> dict[int, Loaded]:
     )
     con.execute(_INSERT, {"paths": [literal_path(g.path) for g in loads], "known": KNOWN, "max_size": max_size})
     facts = {}
-    for file_id, n, absent_sets, extra_keys, nan_count, zero_count, implausible in con.execute(_FACTS).fetchall():
+    for file_id, n, absent_sets, extra_keys, nan_count, zero_count, implausible, odd in con.execute(_FACTS).fetchall():
         missing_everywhere = set.intersection(*(set(a) for a in absent_sets))
         present = [k for k in KNOWN if k not in missing_everywhere]
-        facts[file_id] = Loaded(n, tuple(sorted(present + extra_keys)), nan_count, zero_count, implausible)
+        facts[file_id] = Loaded(n, tuple(sorted(present + extra_keys)), nan_count, zero_count, implausible, odd)
     return facts
+
+
+# A padding repeat is every occurrence of an example in a config run but the first, in the
+# order the multi-GPU sampler dealt them: by position in a GPU's share (sample_id; the padding is
+# always the last of a share, the example it repeats the first of another), then rank, file and
+# position in the file. Only the config runs' repeated examples are ranked.
+_REPEATS = """
+UPDATE sample_records AS s SET "repeat" = r.k > 1
+FROM (
+    SELECT s.file_id, s.ordinal,
+           row_number() OVER (PARTITION BY s.config_run_id, s.example_id
+                              ORDER BY s.sample_id NULLS LAST, f.rank NULLS FIRST, f.path, s.ordinal) AS k
+    FROM sample_records s
+    JOIN file_records f ON f.file_id = s.file_id AND f.status = 'ingested'
+    WHERE s.config_run_id IN (SELECT unnest($runs))  -- a hash semi-join: list_contains is 7x slower here
+      AND (s.config_run_id, s.example_id) IN (
+          SELECT (config_run_id, example_id) FROM sample_records
+          WHERE config_run_id IN (SELECT unnest($runs)) AND example_id IS NOT NULL
+          GROUP BY config_run_id, example_id HAVING count(*) > 1)
+) r
+WHERE s.file_id = r.file_id AND s.ordinal = r.ordinal AND s."repeat" IS DISTINCT FROM (r.k > 1)
+"""
+_UNMARK = """UPDATE sample_records SET "repeat" = false WHERE config_run_id IN (SELECT unnest($runs)) AND "repeat" """
+
+
+def mark_repeats(con, config_run_ids: list[int]) -> None:
+    """Set `repeat` on the samples of these config runs (after their files were written)."""
+    if config_run_ids:
+        con.execute(_UNMARK, {"runs": config_run_ids})
+        con.execute(_REPEATS, {"runs": config_run_ids})

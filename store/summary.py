@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-OUTCOMES = ("new", "updated", "unchanged", "superseded", "skipped", "failed", "vanished", "pruned")
+OUTCOMES = ("new", "updated", "unchanged", "moved", "superseded", "skipped", "failed", "vanished", "pruned")
 
 
 @dataclass
@@ -29,6 +29,7 @@ class IngestSummary:
     zero_latencies: int = 0
     bytes_read: int = 0
     seconds: float = 0.0
+    workers: int = 0  # processes that fingerprinted files (0: the ingesting process did)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -42,7 +43,7 @@ class IngestSummary:
         return [o for o in self.outcomes if o.outcome == "failed"]
 
 
-_WRITES = ("new", "updated", "superseded", "pruned")
+_WRITES = ("new", "updated", "moved", "superseded", "pruned")
 
 
 def merge_summaries(summaries: list[IngestSummary]) -> IngestSummary:
@@ -66,4 +67,5 @@ def merge_summaries(summaries: list[IngestSummary]) -> IngestSummary:
         zero_latencies=sum(s.zero_latencies for s in summaries),
         bytes_read=sum(s.bytes_read for s in summaries),
         seconds=sum(s.seconds for s in summaries),
+        workers=max(s.workers for s in summaries),
     )

@@ -7,17 +7,21 @@ from contextlib import contextmanager
 
 import duckdb
 
+from . import interrupts
+
 
 @contextmanager
 def atomic(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
     """Commit what the block did, or roll it all back if it raised (the exception goes on).
 
     A failed COMMIT (a DuckLake conflict, say) has already ended the transaction: its error goes
-    on as it is, with no second error from a ROLLBACK of nothing.
+    on as it is, with no second error from a ROLLBACK of nothing. A Ctrl-C that came while the
+    block ran, even one something swallowed, rolls it back instead (store/interrupts.py).
     """
     con.execute("BEGIN TRANSACTION")
     try:
         yield con
+        interrupts.check()
     except BaseException:
         rollback_quietly(con)
         raise

@@ -44,16 +44,53 @@ def delete_files(con, file_ids: list[int]) -> None:
         con.execute("DELETE FROM file_records WHERE list_contains($ids, file_id)", {"ids": file_ids})
 
 
-def supersede(con, file_id: int, reason: str) -> None:
-    """A stored shard whose merged file arrived: its samples go, its row says why."""
-    con.execute("DELETE FROM sample_records WHERE file_id = ?", [file_id])
-    con.execute(
-        "UPDATE file_records SET status = 'superseded', reason = ?, sample_keys = NULL WHERE file_id = ?", [reason, file_id]
-    )
-
-
 def touch(con, file_id: int, size: int, mtime: float) -> None:
     con.execute("UPDATE file_records SET size = ?, mtime = ? WHERE file_id = ?", [size, mtime, file_id])
+
+
+def set_status(con, file_id: int, status: str, reason: str | None) -> None:
+    """A stored file whose samples another file now holds (or that now fails): its samples go."""
+    con.execute("DELETE FROM sample_records WHERE file_id = ?", [file_id])
+    con.execute("UPDATE file_records SET status = ?, reason = ?, sample_keys = NULL WHERE file_id = ?", [status, reason, file_id])
+
+
+def relocate(con, old_file_id: int, row: dict) -> None:
+    """A stored file found under another path (moved, or stored under another spelling of its
+    real path): its rows follow it, samples untouched."""
+    con.execute(
+        "UPDATE file_records SET file_id = $file_id, path = $path, root = $root, rel_path = $rel_path, size = $size, "
+        "mtime = $mtime WHERE file_id = $old",
+        {**row, "old": old_file_id},
+    )
+    if row["file_id"] != old_file_id:
+        con.execute("UPDATE sample_records SET file_id = ? WHERE file_id = ?", [row["file_id"], old_file_id])
+
+
+RUN_COLUMNS = (
+    "run_id",
+    "started_at",
+    "finished_at",
+    "paths",
+    "budgetdb_version",
+    "files_new",
+    "files_updated",
+    "files_unchanged",
+    "files_moved",
+    "files_superseded",
+    "files_skipped",
+    "files_failed",
+    "files_vanished",
+    "files_pruned",
+    "samples_added",
+    "nan_latencies",
+    "zero_latencies",
+)
+
+
+def insert_run(con, values: dict) -> None:
+    """The run's line in ingest_runs, columns named."""
+    columns = ", ".join(RUN_COLUMNS)
+    con.execute(f"INSERT INTO ingest_runs ({columns}) VALUES ({', '.join('$' + c for c in RUN_COLUMNS)})", values)
 
 
 def insert_files(con, rows: list[FileRow], ingested_at, run_id: int) -> None:

@@ -201,15 +201,15 @@ def assert_same_as_one_fresh_ingest(con, tree, scratch: Path) -> None:
 
 
 def refuse_to_open(monkeypatch, path) -> None:
-    """Ingest's open() raises PermissionError for `path`, as the kernel would for a chmod 000 file
-    (root reads those anyway)."""
-    import budgetdb.store.ingest as ingest_module
+    """Ingest's open of `path` raises PermissionError, as the kernel would for a chmod 000 file
+    (root reads those anyway). Small trees are read in the ingesting process, where this holds."""
+    from budgetdb.store import fingerprint
 
-    real_open = open
+    real_open = fingerprint.open_file
 
-    def refusing(file, *args, **kwargs):
+    def refusing(file):
         if str(file) == str(path):
             raise PermissionError(13, "Permission denied", str(file))
-        return real_open(file, *args, **kwargs)
+        return real_open(file)
 
-    monkeypatch.setattr(ingest_module, "open", refusing, raising=False)
+    monkeypatch.setattr(fingerprint, "open_file", refusing)

@@ -68,8 +68,8 @@ def test_list_shows_every_query_with_version_and_params():
     assert [(r["name"], r["version"]) for r in rows] == [(s.name, s.version) for s in queries.list_queries()]
     by_name = {r["name"]: r for r in rows}
     assert by_name["budget_range"]["params"] == (
-        "hardware, experiment, dataset, latency_stage=T_total, latency_stat=mean, step=10 (between 0.001 and 3,600,000), "
-        "coarse_step=50 (between 0.001 and 3,600,000), num=10 (between 0 and 1,000)"
+        "hardware, experiment, dataset, latency_stage=T_total, latency_stat=mean, include_repeats=false, "
+        "step=10 (between 0.001 and 3,600,000), coarse_step=50 (between 0.001 and 3,600,000), num=10 (between 0 and 1,000)"
     )
     assert by_name["prefill_stats"]["description"].startswith("Pooled T_LLM_prefill")
     table = invoke("query", "list")
@@ -82,7 +82,7 @@ def test_show_prints_the_file():
     assert result.stdout == queries.get("pareto_frontier@v1").sql
     assert result.stdout.startswith("-- name: pareto_frontier\n-- version: 1\n")
     assert "\n-- uses: config_points@v1\n" in result.stdout
-    assert "\n-- uses: config_points@v2, pareto_frontier@v2\n" in invoke("query", "show", "frontier_summary").stdout
+    assert "\n-- uses: config_points@v3, pareto_frontier@v3\n" in invoke("query", "show", "frontier_summary").stdout
 
 
 def test_run_prints_json_rows_equal_to_the_python_api(small_store):
@@ -128,7 +128,7 @@ def test_run_takes_params_as_strings(small_store):
 def test_run_markdown_and_table(small_store):
     markdown = invoke("query", "run", "frontier_summary", "--db", str(small_store), "--format", "markdown")
     assert markdown.exit_code == 0
-    assert markdown.stdout.splitlines()[0].startswith("| dataset | n\\_points | hi\\_accuracy |")
+    assert markdown.stdout.splitlines()[0].startswith("| hardware | dataset | n\\_points | hi\\_accuracy |")
     table = invoke("query", "run", "prefill_stats", "--db", str(small_store))
     assert table.exit_code == 0 and "n_missing" in table.stdout
 
@@ -139,12 +139,14 @@ def test_run_markdown_and_table(small_store):
         (("query", "run", "paretto"), "Error: no query named 'paretto'; the queries are: budget_lookup, budget_range,"),
         (
             ("query", "run", "pareto_frontier@v9"),
-            "Error: pareto_frontier has no version 'v9'; its versions are: pareto_frontier@v1, pareto_frontier@v2",
+            "Error: pareto_frontier has no version 'v9'; its versions are: pareto_frontier@v1, pareto_frontier@v2, "
+            "pareto_frontier@v3",
         ),
         (("query", "show", "nope@v1"), "Error: no query named 'nope'"),
         (
             ("query", "run", "prefill_stats", "-p", "datasets=okvqa"),
-            "Error: prefill_stats@v1 has no parameter 'datasets'; its parameters are: hardware, experiment, dataset",
+            "Error: prefill_stats@v2 has no parameter 'datasets'; its parameters are: hardware, experiment, dataset, "
+            "include_repeats",
         ),
         (("query", "run", "config_points", "-p", "latency_stat=p90"), "must be one of mean, p50, p95, p99"),
         (("query", "run", "budget_range", "-p", "num=ten"), "num (INTEGER): expected a whole number, got 'ten'"),

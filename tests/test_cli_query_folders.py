@@ -87,7 +87,7 @@ def test_list_marks_where_each_query_comes_from(team):
     by_name = {row["name"]: row for row in rows}
     assert by_name["frontier_size"]["source"] == str(team)
     assert by_name["frontier_size"]["params"] == (
-        "hardware, experiment, dataset, latency_stage=T_total, latency_stat=mean, min_accuracy=0"
+        "hardware, experiment, dataset, latency_stage=T_total, latency_stat=mean, include_repeats=false, min_accuracy=0"
     )
     assert {row["source"] for name, row in by_name.items() if name != "frontier_size"} == {"packaged"}
     (team / "pareto_frontier.v9.sql").write_text(
@@ -99,6 +99,7 @@ def test_list_marks_where_each_query_comes_from(team):
     assert [row for row in every if row[0] == "pareto_frontier"] == [
         ("pareto_frontier", 1, "packaged"),
         ("pareto_frontier", 2, "packaged"),
+        ("pareto_frontier", 3, "packaged"),
         ("pareto_frontier", 9, str(team)),
     ]
 
@@ -211,7 +212,11 @@ def test_compile_prints_sql_a_plain_duckdb_connection_runs_to_the_same_rows(stor
     columns = [d[0] for d in columns_rows.description]
     got = [dict(zip(columns, row, strict=True)) for row in columns_rows.fetchall()]
     con.close()
-    assert got == run_json("query", "run", *args, "--db", store) == [{"dataset": "okvqa", "n": 1}]
+    # `query run` checks a dataset against the store (there is no "it's"): the store's rows are the same
+    ran = run_json(
+        "query", "run", "frontier_size", "--queries", team, "-p", "min_accuracy=0.6", "-p", "dataset=okvqa", "--db", store
+    )
+    assert got == ran == [{"dataset": "okvqa", "n": 1}]
 
 
 def test_pin_fixes_the_version_of_unpinned_uses(store, team):

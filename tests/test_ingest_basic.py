@@ -205,6 +205,7 @@ def test_run_summary_counts_files_and_samples(ingested):
         "new": len(counted),
         "updated": 0,
         "unchanged": 0,
+        "moved": 0,
         "superseded": len(superseded),
         "skipped": 1,
         "failed": 0,

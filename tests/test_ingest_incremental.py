@@ -87,6 +87,7 @@ def test_second_run_changes_nothing_and_reads_nothing(tree):
         "new": 0,
         "updated": 0,
         "unchanged": n_json,
+        "moved": 0,
         "superseded": 0,
         "skipped": 0,
         "failed": 0,
@@ -313,7 +314,9 @@ def test_strict_loads_in_batches_like_a_plain_run(tree, monkeypatch):
     assert len(calls) == 1, calls
     assert summary.samples_added == 162
     writes = [event[1:3] for event in events if event[0] == "write"]
-    assert writes and writes[-1][0] == writes[-1][1] == len(expected_runs(tree)), writes
+    files = sum(len(r["files"]) + len(r["superseded"]) for r in expected_runs(tree).values())
+    assert files > len(expected_runs(tree))  # the progress counts files, not configurations
+    assert writes and writes[-1][0] == writes[-1][1] == files, writes
     _consistent(con, tree)
 
 
@@ -434,29 +437,43 @@ def test_root_subfolder_and_file_runs_into_one_store_see_the_same_files(tree):
     assert store_digest(con, keep_times=True) == before
 
 
-def test_renamed_file_lands_once_the_old_path_is_pruned(tmp_path):
+def test_renamed_file_is_recognised_as_moved_and_read_nowhere(tmp_path):
+    """A rename (or any move that keeps hardware, experiment and dataset) keeps the stored rows:
+    the sha256 says it is the same file, so its samples are not loaded again."""
     folder = tmp_path / "core_exp_h100" / "okvqa"
     old = write_json(folder / file_name("okvqa", "high", 11, 8, 16), make("okvqa", "high", 8, 16, n=3))
     con = open_rw(tmp_path / "s.duckdb")
     run(con, folder)
+    samples_before = table_rows(con, "sample_records", "ordinal", skip=("file_id",))
     new = old.rename(folder / file_name("okvqa", "high", 12, 8, 16))
     renamed = run(con, folder)
-    assert outcomes(renamed)[str(old)][0] == "vanished"
-    assert con.execute("SELECT count(*) FROM samples").fetchone()[0] == 3  # counted once, not twice
-    run(con, folder, prune=True)
+    assert outcomes(renamed) == {str(new): ("moved", f"moved from {old}")}
+    assert renamed.samples_added == 0
     assert dict(con.execute("SELECT path, status FROM files").fetchall()) == {str(new): "ingested"}
+    assert table_rows(con, "sample_records", "ordinal", skip=("file_id",)) == samples_before
+    assert (
+        con.execute("SELECT DISTINCT file_id FROM sample_records").fetchall()
+        == con.execute("SELECT file_id FROM files").fetchall()
+    )
     assert con.execute("SELECT n_samples FROM config_runs").fetchall() == [(3,)]
+    assert outcomes(run(con, folder, prune=True)) == {str(new): ("unchanged", None)}
+    assert_same_as_one_fresh_ingest(con, folder, tmp_path)
 
 
-def test_renamed_file_with_prune_in_one_run(tmp_path):
+def test_a_renamed_file_whose_old_name_is_back_is_a_copy_never_a_conflict(tmp_path):
     folder = tmp_path / "core_exp_h100" / "okvqa"
     old = write_json(folder / file_name("okvqa", "high", 11, 8, 16), make("okvqa", "high", 8, 16, n=3))
     con = open_rw(tmp_path / "s.duckdb")
     run(con, folder)
-    new = old.rename(folder / file_name("okvqa", "high", 12, 8, 16))
-    summary = run(con, folder, prune=True)
-    assert outcomes(summary) == {str(old): ("pruned", None), str(new): ("new", None)}
-    assert con.execute("SELECT n_samples FROM config_runs").fetchall() == [(3,)]
+    copy = folder / file_name("okvqa", "high", 12, 8, 16)
+    copy.write_bytes(old.read_bytes())
+    summary = run(con, folder)
+    assert outcomes(summary) == {
+        str(old): ("unchanged", None),
+        str(copy): ("superseded", f"same samples as okvqa/{old.name}"),
+    }
+    assert not summary.failed
+    assert con.execute("SELECT n_samples, n_files, source FROM config_runs").fetchall() == [(3, 1, "merged")]
 
 
 def test_shard_that_lost_a_rank_conflict_lands_when_the_other_goes(tmp_path):

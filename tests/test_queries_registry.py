@@ -14,15 +14,16 @@ from budgetdb.queries import registry
 from budgetdb.queries.coerce import coerce_value
 
 FILTERS = ("hardware", "experiment", "dataset")
+# the latest versions partition by hardware: the ones that pooled it lead with a hardware column
 ISSUE_QUERIES = {
-    "prefill_stats": "n, n_missing, min, p5, p25, p50, p75, p95, max, mean, std",
+    "prefill_stats": "hardware, n, n_missing, min, p5, p25, p50, p75, p95, max, mean, std",
     "latency_stats": None,
     "decode_stats": None,
     "config_points": "hardware, experiment, dataset, tier, variant, top_k, num_active_blocks, n, accuracy, latency",
     "pareto_frontier": "hardware, experiment, dataset, tier, variant, top_k, num_active_blocks, n, accuracy, latency",
-    "frontier_summary": "dataset, n_points, hi_accuracy, hi_latency, hi_tier, hi_top_k, hi_blocks, "
+    "frontier_summary": "hardware, dataset, n_points, hi_accuracy, hi_latency, hi_tier, hi_top_k, hi_blocks, "
     "lo_accuracy, lo_latency, lo_tier, lo_top_k, lo_blocks",
-    "budget_range": "min_latency, min_dataset, max_latency, max_dataset, mean_min, mean_max, median_min, median_max, "
+    "budget_range": "hardware, min_latency, min_dataset, max_latency, max_dataset, mean_min, mean_max, median_min, median_max, "
     "lower, upper, budgets, linspace, prefill_lower, prefill_upper, prefill_safe_upper",
     "budget_lookup": "budget, dataset",
 }
@@ -158,6 +159,7 @@ def test_bind_fills_defaults_and_coerces_cli_strings():
         "coarse_step": 50.0,
         "num": 10,
         "budgets": [170.0, 200.5],
+        "include_repeats": False,
     }
     python_values = queries.bind(spec, {"dataset": ["okvqa"], "step": 5, "budgets": (170, 200)})
     assert python_values["dataset"] == ["okvqa"] and python_values["step"] == 5.0
@@ -225,5 +227,5 @@ def test_a_check_inside_the_sql_becomes_a_query_error(tmp_path, monkeypatch):
     monkeypatch.delitem(ranges.KNOWN, "step")  # its range would refuse step=0 before the SQL runs
 
     new_store(tmp_path / "s.duckdb").close()
-    with pytest.raises(queries.QueryRunError, match="budget_range@v2 failed: .*step must be > 0"):
+    with pytest.raises(queries.QueryRunError, match="budget_range@v3 failed: .*step must be > 0"):
         queries.run(connect(tmp_path / "s.duckdb"), "budget_range", {"step": 0})

@@ -29,9 +29,9 @@ RUNS = {
         "accuracy": [1, 1, 0, 2 / 3],
         "T_vision_total": [20.0, 21.0, 22.0, 23.0],
         "T_LLM_prefill": [150.0, 161.25, 172.5, 607.7],
-        "T_LLM_decode": [80.0, 81.0, 82.0, 83.0],
+        "T_LLM_decode": [80.0, 0.0, 82.0, 83.0],  # 0.0 of a 10-token answer: the hook never fired
         "T_total": [260.0, 270.0, 280.0, 720.0],
-        "T_decode_per_token": [8.0, 8.1, 8.2, 8.3],
+        "T_decode_per_token": [8.0, 0.0, 8.2, 8.3],
         "output_tokens": [10, 10, 10, 10],
     },
     ("a100", "exp_b", "okvqa", "medium", 6, 14): {
@@ -87,9 +87,16 @@ def raw(column, **scope):
     return np.array(values, dtype=float)
 
 
-def valid(values):
-    """The analysis' rule: NaN and exactly 0.0 are missing."""
-    return values[~np.isnan(values) & (values != 0.0)]
+def valid(values, output_tokens=None):
+    """The analysis' rule: NaN and exactly 0.0 are missing, except a 0.0 decode of a one-token
+    answer (pass its output_tokens), which is a measurement: no decode step ran."""
+    keep = ~np.isnan(values) & (values != 0.0)
+    if output_tokens is not None:
+        keep |= (values == 0.0) & (np.asarray(output_tokens) == 1)
+    return values[keep]
+
+
+DECODE = ("T_LLM_decode", "T_decode_per_token")
 
 
 @pytest.mark.parametrize(
@@ -97,34 +104,41 @@ def valid(values):
     [{}, {"hardware": ["h100"]}, {"dataset": ["okvqa"]}, {"experiment": ["exp_b"]}, {"hardware": ["h100"], "dataset": ["okvqa"]}],
 )
 def test_prefill_stats_is_numpy_on_the_valid_raw_values(store, scope):
-    everything = raw("T_LLM_prefill", **scope)
-    values = valid(everything)
-    row = queries.run(store, "prefill_stats", scope).records()[0]
-    assert row["n"] == len(values)
-    assert row["n_missing"] == len(everything) - len(values)
-    expected = dict(zip(("p5", "p25", "p50", "p75", "p95"), np.percentile(values, [5, 25, 50, 75, 95]), strict=True))
-    expected.update(min=values.min(), max=values.max(), mean=values.mean(), std=np.std(values))
-    for key, value in expected.items():
-        assert row[key] == pytest.approx(value, rel=1e-12), key
+    rows = queries.run(store, "prefill_stats", scope).records()
+    hardware = sorted({run[0] for run in RUNS if scope.get("hardware") is None or run[0] in scope["hardware"]})
+    in_scope = [hw for hw in hardware if len(raw("T_LLM_prefill", **{**scope, "hardware": [hw]}))]
+    assert [r["hardware"] for r in rows] == in_scope  # one row per hardware: two GPUs are never pooled
+    for row in rows:
+        everything = raw("T_LLM_prefill", **{**scope, "hardware": [row["hardware"]]})
+        values = valid(everything)
+        assert row["n"] == len(values)
+        assert row["n_missing"] == len(everything) - len(values)
+        assert row["n_repeats"] == 0
+        expected = dict(zip(("p5", "p25", "p50", "p75", "p95"), np.percentile(values, [5, 25, 50, 75, 95]), strict=True))
+        expected.update(min=values.min(), max=values.max(), mean=values.mean(), std=np.std(values))
+        for key, value in expected.items():
+            assert row[key] == pytest.approx(value, rel=1e-12), key
 
 
 def test_prefill_stats_of_an_empty_scope_is_one_row_of_nulls(store):
     result = queries.run(store, "prefill_stats", {"dataset": "no-such-dataset"})
-    assert result.records() == [dict.fromkeys(result.columns) | {"n": 0, "n_missing": 0}]
+    assert result.records() == [dict.fromkeys(result.columns) | {"n": 0, "n_missing": 0, "n_repeats": 0}]
 
 
 def test_decode_stats_is_numpy_on_the_valid_raw_values(store):
-    for scope in ({}, {"dataset": ["text-vqa"]}, {"hardware": ["a100"]}):
-        decode = raw("T_LLM_decode", **scope)
-        per_token = valid(raw("T_decode_per_token", **scope))
-        row = queries.run(store, "decode_stats", scope).records()[0]
-        assert row["n"] == len(valid(decode))
-        assert row["n_missing"] == len(decode) - len(valid(decode))
-        assert row["output_tokens_mean"] == pytest.approx(raw("output_tokens", **scope).mean())
-        if len(valid(decode)):
-            assert row["mean"] == pytest.approx(valid(decode).mean())
-            assert row["p50"] == pytest.approx(np.median(valid(decode)))
-            assert row["p95"] == pytest.approx(np.percentile(valid(decode), 95))
+    for scope in ({"hardware": ["h100"]}, {"dataset": ["text-vqa"]}, {"hardware": ["a100"]}):
+        tokens = raw("output_tokens", **scope)
+        everything = raw("T_LLM_decode", **scope)
+        decode = valid(everything, tokens)
+        per_token = valid(raw("T_decode_per_token", **scope), tokens)
+        (row,) = queries.run(store, "decode_stats", scope).records()
+        assert row["n"] == len(decode)
+        assert row["n_missing"] == len(everything) - len(decode)
+        assert row["output_tokens_mean"] == pytest.approx(tokens.mean())
+        if len(decode):
+            assert row["mean"] == pytest.approx(decode.mean())
+            assert row["p50"] == pytest.approx(np.median(decode))
+            assert row["p95"] == pytest.approx(np.percentile(decode, 95))
         else:
             assert (row["mean"], row["p50"], row["p95"]) == (None, None, None)
         assert row["per_token_mean"] == (pytest.approx(per_token.mean()) if len(per_token) else None)
@@ -139,7 +153,7 @@ def test_latency_stats_per_run_and_stage(store):
     for run, columns in RUNS.items():
         for stage in STAGES:
             row = by_key[(*run, stage)]
-            values = valid(np.array(columns[stage], dtype=float))
+            values = valid(np.array(columns[stage], dtype=float), columns["output_tokens"] if stage in DECODE else None)
             assert row["source"] == "samples"
             assert row["n"] == len(values)
             if len(values):

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-import budgetdb.store.ingest as ingest_module
+import budgetdb.store.apply as apply_module
+import budgetdb.store.fingerprint as fingerprint_module
+import budgetdb.store.planner as planner_module
 
 from ingest_support import file_name, load, make, open_rw, outcomes, refuse_to_open, run, write_json
 from reliability_support import assert_whole, disk_state, disk_versions
@@ -69,16 +71,16 @@ def _hook(monkeypatch, moment: str, change) -> list:
             change(path)
 
     if moment == "after_listing":
-        real = ingest_module.discover
+        real = planner_module.discover
 
         def listing(paths, *args, **kwargs):
             found = real(paths, *args, **kwargs)
             once(_victim(Path(paths[0])))
             return found
 
-        monkeypatch.setattr(ingest_module, "discover", listing)
-    elif moment == "after_hashing":
-        real = ingest_module._fingerprint
+        monkeypatch.setattr(planner_module, "discover", listing)
+    elif moment == "after_hashing":  # the tree is small: its files are read in this process
+        real = fingerprint_module.fingerprint
 
         def hashing(path, *args, **kwargs):
             result = real(path, *args, **kwargs)
@@ -86,17 +88,19 @@ def _hook(monkeypatch, moment: str, change) -> list:
                 once(Path(path))
             return result
 
-        monkeypatch.setattr(ingest_module, "_fingerprint", hashing)
+        monkeypatch.setattr(fingerprint_module, "fingerprint", hashing)
     else:
-        real = ingest_module._Run._check_unchanged
+        real = apply_module._Apply._check_unchanged
 
-        def before_commit(self, unit):
-            for candidate in self.candidates.values():
-                if Path(candidate.path).name == _victim(Path(candidate.root)).name:
-                    once(Path(candidate.path))
-            return real(self, unit)
+        def before_commit(self, batch):
+            for unit in batch:
+                for group in unit.groups:
+                    for entry in group.entries:
+                        if entry.candidate is not None and Path(entry.candidate.path) == _victim(Path(entry.candidate.root)):
+                            once(Path(entry.candidate.path))
+            return real(self, batch)
 
-        monkeypatch.setattr(ingest_module._Run, "_check_unchanged", before_commit)
+        monkeypatch.setattr(apply_module._Apply, "_check_unchanged", before_commit)
     return done
 
 

@@ -72,7 +72,7 @@ def test_the_report_links_them_relative_to_its_folder(written):
     assert "![OKVQA accuracy vs latency](plots/frontier_okvqa.png)" in text
     assert f"](plots/frontier_{slug(NAME)}.svg)" in text
     assert "frontier_st-qa" not in text
-    assert "`prefill_histogram@v1`" in text and "`pareto_frontier@v2`" in text
+    assert "`prefill_histogram@v2`" in text and "`pareto_frontier@v3`" in text
 
 
 def test_plots_are_byte_identical_when_written_again(written, store, tmp_path):
