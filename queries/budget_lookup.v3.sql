@@ -6,17 +6,9 @@
 --   NULL config when nothing fits. Of exact duplicates, the first config (tier, top_k, blocks) is shown.
 --   v2: the same on config_points@v2 (exact ties between equal mean accuracies).
 --   v3: per hardware (a budget is met on one GPU), each example counted once.
--- param: hardware VARCHAR[] = NULL -- only these hardware roots, e.g. h100 (NULL = all)
--- param: experiment VARCHAR[] = NULL -- only these experiment folders, '' the root (NULL = all)
--- param: dataset VARCHAR[] = NULL -- only these datasets, e.g. text-vqa,okvqa (NULL = all)
--- param: latency_stage VARCHAR IN ('T_total', 'T_LLM_prefill', 'vision_prefill') = 'T_total' -- which latency a point has; vision_prefill = T_vision_total + T_LLM_prefill per sample
--- param: latency_stat VARCHAR IN ('mean', 'p50', 'p95', 'p99') = 'mean' -- which statistic of it per config run
--- param: step DOUBLE = 10 -- rounding step of the range bounds (ms)
--- param: coarse_step DOUBLE = 50 -- the budget list holds every multiple of this strictly inside the range (ms)
--- param: num INTEGER = 10 -- passed on to budget_range (its linspace); the lookup does not use it
+--   It reads the queries it uses unpinned (the latest version, or the one a run pins: the report pins all).
 -- param: budgets DOUBLE[] = NULL -- these budgets in ms, e.g. 170,200,250 (NULL = the budget_range list)
--- param: include_repeats BOOLEAN = false -- also count padding repeats (an example measured again in the same config run; samples.repeat)
--- uses: config_points@v3, pareto_frontier@v3, budget_range@v3
+-- uses: config_points, pareto_frontier, budget_range
 -- returns: budget, dataset, hardware, experiment, tier, variant, top_k, num_active_blocks, accuracy, latency, slack, config_run_id
 
 WITH args AS (

@@ -9,16 +9,11 @@
 --   v2: the same on config_points@v2 (exact ties between equal mean accuracies).
 --   v3: one row per hardware in scope (two GPUs' latencies are never pooled; one row of NULLs
 --   when nothing is in scope), each example counted once.
--- param: hardware VARCHAR[] = NULL -- only these hardware roots, e.g. h100 (NULL = all)
--- param: experiment VARCHAR[] = NULL -- only these experiment folders, '' the root (NULL = all)
--- param: dataset VARCHAR[] = NULL -- only these datasets, e.g. text-vqa,okvqa (NULL = all)
--- param: latency_stage VARCHAR IN ('T_total', 'T_LLM_prefill', 'vision_prefill') = 'T_total' -- which latency a point has; vision_prefill = T_vision_total + T_LLM_prefill per sample
--- param: latency_stat VARCHAR IN ('mean', 'p50', 'p95', 'p99') = 'mean' -- which statistic of it per config run
--- param: step DOUBLE = 10 -- rounding step of the range bounds (ms)
--- param: coarse_step DOUBLE = 50 -- the budget list holds every multiple of this strictly inside the range (ms)
--- param: num INTEGER = 10 -- how many evenly spaced budgets `linspace` holds
--- param: include_repeats BOOLEAN = false -- also count padding repeats (an example measured again in the same config run; samples.repeat)
--- uses: frontier_summary@v3, prefill_stats@v2
+--   It reads the queries it uses unpinned (the latest version, or the one a run pins: the report pins all).
+-- param: step DOUBLE BETWEEN 0.001 AND 3600000 = 10 -- rounding step of the range bounds (ms)
+-- param: coarse_step DOUBLE BETWEEN 0.001 AND 3600000 = 50 -- the budget list holds every multiple of this strictly inside the range (ms)
+-- param: num INTEGER BETWEEN 0 AND 1000 = 10 -- how many evenly spaced budgets `linspace` holds
+-- uses: frontier_summary, prefill_stats
 -- returns: hardware, min_latency, min_dataset, max_latency, max_dataset, mean_min, mean_max, median_min, median_max, lower, upper, budgets, linspace, prefill_lower, prefill_upper, prefill_safe_upper
 
 WITH args AS (

@@ -5,13 +5,8 @@
 --   Every hardware's dataset in scope has a row; one without frontier points has n_points 0 and NULLs.
 --   v2: the same on config_points@v2 (exact ties between equal mean accuracies).
 --   v3: per hardware (two GPUs' latencies are never pooled), on pareto_frontier@v3.
--- param: hardware VARCHAR[] = NULL -- only these hardware roots, e.g. h100 (NULL = all)
--- param: experiment VARCHAR[] = NULL -- only these experiment folders, '' the root (NULL = all)
--- param: dataset VARCHAR[] = NULL -- only these datasets, e.g. text-vqa,okvqa (NULL = all)
--- param: latency_stage VARCHAR IN ('T_total', 'T_LLM_prefill', 'vision_prefill') = 'T_total' -- which latency a point has; vision_prefill = T_vision_total + T_LLM_prefill per sample
--- param: latency_stat VARCHAR IN ('mean', 'p50', 'p95', 'p99') = 'mean' -- which statistic of it per config run
--- param: include_repeats BOOLEAN = false -- also count padding repeats (an example measured again in the same config run; samples.repeat)
--- uses: config_points@v3, pareto_frontier@v3
+--   It reads the queries it uses unpinned (the latest version, or the one a run pins: the report pins all).
+-- uses: config_points, pareto_frontier
 -- returns: hardware, dataset, n_points, hi_accuracy, hi_latency, hi_tier, hi_top_k, hi_blocks, lo_accuracy, lo_latency, lo_tier, lo_top_k, lo_blocks
 
 -- every hardware's dataset in scope has a row, also one whose points the frontier all left out

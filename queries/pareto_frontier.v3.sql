@@ -7,13 +7,8 @@
 --   v2: the same on config_points@v2 (exact ties between equal mean accuracies).
 --   v3: a frontier per hardware and dataset (two GPUs' latencies are never compared), on
 --   config_points@v3 (each example counted once).
--- param: hardware VARCHAR[] = NULL -- only these hardware roots, e.g. h100 (NULL = all)
--- param: experiment VARCHAR[] = NULL -- only these experiment folders, '' the root (NULL = all)
--- param: dataset VARCHAR[] = NULL -- only these datasets, e.g. text-vqa,okvqa (NULL = all)
--- param: latency_stage VARCHAR IN ('T_total', 'T_LLM_prefill', 'vision_prefill') = 'T_total' -- which latency a point has; vision_prefill = T_vision_total + T_LLM_prefill per sample
--- param: latency_stat VARCHAR IN ('mean', 'p50', 'p95', 'p99') = 'mean' -- which statistic of it per config run
--- param: include_repeats BOOLEAN = false -- also count padding repeats (an example measured again in the same config run; samples.repeat)
--- uses: config_points@v3
+--   It reads the queries it uses unpinned (the latest version, or the one a run pins: the report pins all).
+-- uses: config_points
 -- returns: hardware, experiment, dataset, tier, variant, top_k, num_active_blocks, n, accuracy, latency, latency_source, excluded, config_run_id
 
 -- the points the frontier considers: config_points without `excluded`
