@@ -13,6 +13,7 @@ and one regular expression checks them all. Any other sample takes the general p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 
 from . import writer
 from .fields import IMPLAUSIBLE_MS, SAMPLE_FIELDS, STAGE_LATENCIES, literal_path
@@ -39,107 +40,23 @@ _PATTERNS = {
     "DOUBLE[][]": r"\[([-0-9.eE+,\[\]]|NaN|Infinity)*",
 }
 
-_FOUND = """CASE left({t}, 1) WHEN '"' THEN 'a string' WHEN '{{' THEN 'an object' WHEN '[' THEN 'a list'
-    WHEN 't' THEN 'a boolean' WHEN 'f' THEN 'a boolean' ELSE 'the number ' || {t} END"""
+_STATEMENT = resources.files("budgetdb.store").joinpath("sql", "load_samples.sql").read_text("utf-8")
+# the typed scalar and list columns, in SAMPLE_FIELDS order: what the load checks by key
+_CHECKED = [name for name, kind in SAMPLE_FIELDS.items() if kind in _PATTERNS or kind == "VARCHAR"]
+_LOAD_LISTS = {
+    "known": KNOWN,
+    "checked": _CHECKED,
+    # a string's JSON text starts with a quote (the usual path's starts_with)
+    "patterns": [_PATTERNS.get(SAMPLE_FIELDS[name], '(?s)".*') for name in _CHECKED],
+    "expected": [_EXPECTED[SAMPLE_FIELDS[name]] for name in _CHECKED],
+}
 
 
-def _accepts(kind: str, value: str) -> str:
-    text = f"CAST({value} AS VARCHAR)"
-    if kind == "VARCHAR":
-        return f"starts_with({text}, '\"')"
-    return f"regexp_full_match({text}, '{_PATTERNS[kind]}')"
+def usual_pattern() -> str:
+    """The one regular expression over a usual sample's numbers and lists that load_samples.sql
+    writes out (tests/test_sample_load_sql.py checks the two agree)."""
+    return ";".join(f"(?:{_PATTERNS[kind]})" for kind in SAMPLE_FIELDS.values() if kind in _PATTERNS)
 
-
-def _cast(kind: str, value: str) -> str:
-    if kind == "JSON":
-        return value
-    return f"json_extract_string({value}, '$')" if kind == "VARCHAR" else f"CAST({value} AS {kind})"
-
-
-def _type_error(name: str, kind: str, value: str) -> str:
-    problem = (
-        f"o.filename || ': per_sample_results[' || (o.i - 1) || '].{name}: expected {_EXPECTED[kind]}, found ' || "
-        + _FOUND.format(t=f"CAST({value} AS VARCHAR)")
-    )
-    return f"WHEN {value} IS NOT NULL AND NOT {_accepts(kind, value)} THEN error({problem})"
-
-
-# DuckDB also reads nan, inf, -INF... inside free-form values (metadata, tier_range, unknown keys)
-# and keeps them as written. Outside strings, such a number starts a value's minified JSON or
-# follows ':', ',', '[' or '-' with "na" or "in" in any case: a usual sample without that hint
-# holds none; any other sample is searched exactly, outside its strings.
-_LENIENT_HINT = "(?:^|[:,\\[-])(?:[nN][aA]|[iI][nN])"
-_LENIENT_NUMBERS = """list_filter(list_transform(map_entries(o.m), e -> e.key || ': the number ' || list_filter(
-                 regexp_extract_all(regexp_replace(CAST(e.value AS VARCHAR), '"(?:[^"\\\\]|\\\\.)*"', '', 'g'), '-?[A-Za-z]+'),
-                 w -> w NOT IN ('true', 'false', 'null', 'NaN', 'Infinity', '-Infinity', 'e', 'E'))[1]), x -> x IS NOT NULL)"""
-_LENIENT_ERROR = (
-    f"WHEN {_LENIENT_NUMBERS} <> [] THEN error(o.filename || ': per_sample_results[' || (o.i - 1) || '].' || "
-    f"{_LENIENT_NUMBERS}[1] || ' is not JSON (only NaN, Infinity and -Infinity are)')"
-)
-
-_BY_KEY = [(name, kind, f"o.m['{name}']") for name, kind in SAMPLE_FIELDS.items()]
-# the usual sample: exactly the known keys in the usual order, every value non-null and of its
-# column's type; one regular expression checks all its numbers and lists at once
-_BY_POSITION = [(f"o.vals[{i}]", kind) for i, kind in enumerate(SAMPLE_FIELDS.values(), start=1)]
-_USUAL = " AND ".join(
-    [
-        "o.usual",
-        "regexp_full_match(concat_ws(';', "
-        + ", ".join(f"CAST({value} AS VARCHAR)" for value, kind in _BY_POSITION if kind in _PATTERNS)
-        + "), '"
-        + ";".join(f"(?:{_PATTERNS[kind]})" for _, kind in _BY_POSITION if kind in _PATTERNS)
-        + "')",
-    ]
-    + [_accepts(kind, value) for value, kind in _BY_POSITION if kind == "VARCHAR"]
-    + [
-        "NOT regexp_matches(concat_ws(',', "
-        + ", ".join(f"CAST({value} AS VARCHAR)" for value, kind in _BY_POSITION if kind == "JSON")
-        + f"), '{_LENIENT_HINT}')"
-    ]
-)
-_TYPE_ERRORS = "\n             ".join(_type_error(name, kind, value) for name, kind, value in _BY_KEY if kind != "JSON")
-_VALUES = ",\n    ".join(_cast(kind, f"o.v[{i}]") for i, (_, kind) in enumerate(SAMPLE_FIELDS.items(), start=1))
-
-# v, the sample's values in SAMPLE_FIELDS order (NULL where a key is absent), is computed and
-# checked before any value is cast: a cast of a value of the wrong type would fail with DuckDB's
-# message or, worse, succeed. The usual sample takes its values by position, the rest by key.
-_METADATA = f"o.v[{list(SAMPLE_FIELDS).index('metadata') + 1}]"
-_COLUMNS = ", ".join(["file_id", "config_run_id", "ordinal", *SAMPLE_FIELDS, "absent", "extra", "example_id", '"repeat"'])
-_INSERT = f"""
-INSERT INTO sample_records ({_COLUMNS})
-SELECT
-    b.file_id,
-    b.config_run_id,
-    CAST(o.i - 1 AS INTEGER),
-    {_VALUES},
-    CASE WHEN NOT o.usual AND NOT list_has_all(map_keys(o.m), $known)
-         THEN list_filter($known, k -> NOT list_contains(map_keys(o.m), k)) END,
-    CASE WHEN NOT o.usual AND NOT list_has_all($known, map_keys(o.m))
-         THEN to_json(map_from_entries(list_filter(map_entries(o.m), e -> NOT list_contains($known, e.key)))) END,
-    TRY_CAST(json_extract_string({_METADATA}, '$.example_id') AS BIGINT),
-    false
-FROM (
-    SELECT
-        o.*,
-        CASE WHEN {_USUAL} THEN o.vals
-             WHEN o.m IS NULL THEN error(o.filename || ': per_sample_results[' || (o.i - 1) || '] is null, expected an object')
-             WHEN list_unique(map_keys(o.m)) <> cardinality(o.m)
-             THEN error(o.filename || ': per_sample_results[' || (o.i - 1) || '] has the key '
-                        || to_json(list_filter(map_keys(o.m), (k, j) -> list_position(map_keys(o.m), k) < j)[1]) || ' twice')
-             {_TYPE_ERRORS}
-             {_LENIENT_ERROR}
-             ELSE list_transform($known, k -> o.m[k]) END AS v
-    FROM (
-        SELECT filename, m, i, coalesce(map_keys(m) = $known, false) AS usual, map_values(m) AS vals
-        FROM (
-            SELECT filename, unnest(per_sample_results) AS m, unnest(range(1, len(per_sample_results) + 1)) AS i
-            FROM read_json($paths, columns = {{'per_sample_results': 'MAP(VARCHAR, JSON)[]'}}, filename = true,
-                           format = 'unstructured', maximum_object_size = $max_size)
-        )
-    ) o
-) o
-JOIN ingest_batch b ON b.path = o.filename
-"""
 
 _NAN = " + ".join(f"coalesce(count_if(isnan({c})), 0)" for c in STAGE_LATENCIES)
 # a 0.0 decode of a one-token answer is a measurement (no decode step ran), not a missing hook
@@ -206,7 +123,7 @@ def load(con, loads: list[SampleLoad], max_size: int) -> dict[int, Loaded]:
             "config_run_id": [g.config_run_id for g in loads],
         },
     )
-    con.execute(_INSERT, {"paths": [literal_path(g.path) for g in loads], "known": KNOWN, "max_size": max_size})
+    con.execute(_STATEMENT, {"paths": [literal_path(g.path) for g in loads], "max_size": max_size, **_LOAD_LISTS})
     facts = {}
     for file_id, n, absent_sets, extra_keys, nan_count, zero_count, implausible, odd in con.execute(_FACTS).fetchall():
         missing_everywhere = set.intersection(*(set(a) for a in absent_sets))
