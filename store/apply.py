@@ -43,13 +43,20 @@ class _Changed(Exception):
         self.paths = paths
 
 
-def apply(con, plan: Plan, paths, options: ApplyOptions, progress: Progress | None = None, started: float | None = None):
+def apply(
+    con: duckdb.DuckDBPyConnection,
+    plan: Plan,
+    paths,
+    options: ApplyOptions,
+    progress: Progress | None = None,
+    started: float | None = None,
+):
     """Write `plan` into the store behind `con`; return what the run did."""
     return _Apply(con, plan, options, progress).run([str(p) for p in paths], started or time.monotonic())
 
 
 class _Apply:
-    def __init__(self, con, plan: Plan, options: ApplyOptions, progress: Progress | None):
+    def __init__(self, con: duckdb.DuckDBPyConnection, plan: Plan, options: ApplyOptions, progress: Progress | None):
         self.con = con
         self.plan = plan
         self.options = options

@@ -20,13 +20,16 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from budgetdb.errors import StoreConflictError
 
 from .duckdb_messages import conflict_line, is_conflict
 from .summary import IngestSummary, merge_summaries
 from .transaction import atomic, rollback_quietly
+
+if TYPE_CHECKING:
+    import duckdb
 
 T = TypeVar("T")
 
@@ -39,7 +42,7 @@ MAX_DELAY = 2.0
 REPAIR_ROUNDS = 5  # ingest attempts that found doubled files to rewrite
 
 
-def retrying(con, body: Callable[[], T], *, what: str, patience: float | None = None) -> T:
+def retrying(con: duckdb.DuckDBPyConnection, body: Callable[[], T], *, what: str, patience: float | None = None) -> T:
     """Run `body` (which begins and commits its own transactions) until it does not conflict,
     for up to `patience` seconds (PATIENCE)."""
     deadline = time.monotonic() + (PATIENCE if patience is None else patience)
@@ -68,7 +71,7 @@ _DOUBLED = "SELECT file_id FROM file_records GROUP BY file_id HAVING count(*) > 
 _MARK_STALE = "UPDATE file_records SET size = -1, sha256 = NULL WHERE list_contains($ids, file_id)"
 
 
-def mark_doubled_stale(con) -> list[int]:
+def mark_doubled_stale(con: duckdb.DuckDBPyConnection) -> list[int]:
     """Find files stored more than once and mark them for rewriting; return their ids."""
 
     def body() -> list[int]:
@@ -81,7 +84,7 @@ def mark_doubled_stale(con) -> list[int]:
     return retrying(con, body, what="checking for files stored twice")
 
 
-def ingest_until_clean(con, attempt: Callable[[], IngestSummary]) -> IngestSummary:
+def ingest_until_clean(con: duckdb.DuckDBPyConnection, attempt: Callable[[], IngestSummary]) -> IngestSummary:
     """Run an ingest attempt (a fresh `_Run(...).execute`) until it commits without conflict
     and leaves no file stored twice; return the merged summary of the attempts that landed."""
     mark_doubled_stale(con)

@@ -257,7 +257,7 @@ def _folder(path: str | os.PathLike) -> str:
     return str(Path(path).expanduser().absolute()).rstrip(os.sep) + os.sep
 
 
-def _restrict(con, location: StoreLocation, access: _Access) -> None:
+def _restrict(con: duckdb.DuckDBPyConnection, location: StoreLocation, access: _Access) -> None:
     """A reader not locked at connect time (a DuckLake, attached to an in-memory database
     first; an export): allow its folders, then the same limits as any reader."""
     folders = []
@@ -277,7 +277,7 @@ def _restrict(con, location: StoreLocation, access: _Access) -> None:
     con.execute("SET lock_configuration = true")
 
 
-def _refuse_unmade(con, location: StoreLocation) -> None:
+def _refuse_unmade(con: duckdb.DuckDBPyConnection, location: StoreLocation) -> None:
     """Schema version 0: a store whose first ingest was stopped before it created the schema is
     a store not made yet; any other DuckDB database is not budgetdb's."""
     if migrations.is_empty(con):
@@ -292,7 +292,7 @@ def _foreign(location: StoreLocation) -> str:
     )
 
 
-def _upgrade(con, label: str) -> int:
+def _upgrade(con: duckdb.DuckDBPyConnection, label: str) -> int:
     """Writers opening a new lake at once all upgrade it: a rival's committed tables show up
     inside our transaction ("already exists": look again) or make our COMMIT conflict (retried)."""
     try:
@@ -437,7 +437,7 @@ def _empty_file(path: Path) -> bool:
         return False
 
 
-def _attach_lake(con, location: StoreLocation, read_only: bool) -> None:
+def _attach_lake(con: duckdb.DuckDBPyConnection, location: StoreLocation, read_only: bool) -> None:
     """Load the extensions from their package files, attach the lake and make it the default."""
     extensions.load(con, "ducklake")
     if location.on_postgres:

@@ -22,7 +22,7 @@ import duckdb
 from budgetdb.errors import BudgetdbError
 
 from .duckdb_messages import first_line
-from .transaction import snapshot
+from .transaction import scalar, snapshot
 
 PARTITION_BY = ("hardware", "dataset")
 VIEWS = ("samples", "config_runs", "files")
@@ -51,7 +51,9 @@ WHERE ($hardware IS NULL OR list_contains($hardware, hardware))
 """
 
 
-def export_parquet(con, directory: str | os.PathLike, filters: dict | None = None) -> list[ExportedView]:
+def export_parquet(
+    con: duckdb.DuckDBPyConnection, directory: str | os.PathLike, filters: dict | None = None
+) -> list[ExportedView]:
     """Write every public view under `directory`; return what was written per view. `filters`:
     hardware, experiment and dataset lists as stored (None or missing: all).
 
@@ -94,13 +96,13 @@ def _check_replaceable(target: Path) -> None:
         )
 
 
-def _write(con, staging: Path, directory: Path, chosen: dict) -> dict[str, int]:
+def _write(con: duckdb.DuckDBPyConnection, staging: Path, directory: Path, chosen: dict) -> dict[str, int]:
     counts = {}
     try:
         with snapshot(con):  # the three views from one state of the store
             for view in VIEWS:
                 scoped = _SCOPED.format(view=view)
-                counts[view] = con.execute(f"SELECT count(*) FROM ({scoped})", chosen).fetchone()[0]
+                counts[view] = scalar(con, f"SELECT count(*) FROM ({scoped})", chosen)
                 if counts[view]:
                     con.execute(
                         f"COPY ({scoped}) TO {_literal(staging / view)} "

@@ -5,8 +5,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from . import migrations
+from .transaction import scalar
+
+if TYPE_CHECKING:
+    import duckdb
 
 _CONTENTS_SQL = """
 SELECT
@@ -38,13 +43,13 @@ class StoreInfo:
     rows: list[tuple]
 
 
-def store_info(con, location, filters: dict | None = None) -> StoreInfo:
+def store_info(con: duckdb.DuckDBPyConnection, location, filters: dict | None = None) -> StoreInfo:
     """`location`: the store's StoreLocation (or a DuckDB file's path); `filters`: hardware,
     experiment and dataset lists as stored (None or missing: all)."""
     from .connection import locate
 
     location = locate(location)
-    last = con.execute("SELECT max(finished_at) FROM ingest_runs").fetchone()[0]
+    last = scalar(con, "SELECT max(finished_at) FROM ingest_runs")
     version = migrations.current_version(con)
     size = _size(con, location)
     chosen = {name: (filters or {}).get(name) or None for name in ("hardware", "experiment", "dataset")}
@@ -59,12 +64,12 @@ def store_info(con, location, filters: dict | None = None) -> StoreInfo:
     )
 
 
-def _size(con, location) -> int:
+def _size(con: duckdb.DuckDBPyConnection, location) -> int:
     """The file's bytes; for a DuckLake its Parquet files' (and a local catalog file's)."""
     path = location.path
     size = os.path.getsize(path) if path is not None and os.path.exists(path) else 0
     if location.is_lake:
-        size += con.execute(
-            "SELECT coalesce(sum(file_size_bytes + delete_file_size_bytes), 0) FROM ducklake_table_info(current_database())"
-        ).fetchone()[0]
+        size += scalar(
+            con, "SELECT coalesce(sum(file_size_bytes + delete_file_size_bytes), 0) FROM ducklake_table_info(current_database())"
+        )
     return int(size)

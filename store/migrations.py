@@ -6,11 +6,15 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from budgetdb.errors import SchemaError
 
 from .duckdb_messages import is_interrupted
-from .transaction import atomic
+from .transaction import atomic, scalar
+
+if TYPE_CHECKING:
+    import duckdb
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -39,29 +43,30 @@ def latest_version() -> int:
     return available()[-1].version
 
 
-def current_version(con) -> int:
-    exists = con.execute(
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    exists = scalar(
+        con,
         "SELECT count(*) FROM information_schema.tables "
         "WHERE table_name = 'schema_version' AND table_schema = current_schema() "
-        "AND table_catalog = current_database()"
-    ).fetchone()[0]
+        "AND table_catalog = current_database()",
+    )
     if not exists:
         return 0
-    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
-    return row[0] or 0
+    return scalar(con, "SELECT max(version) FROM schema_version") or 0
 
 
-def is_empty(con) -> bool:
+def is_empty(con: duckdb.DuckDBPyConnection) -> bool:
     """No table or view in the store's schema: a new store, or one whose first ingest was
     stopped before its schema was committed."""
-    found = con.execute(
+    found = scalar(
+        con,
         "SELECT count(*) FROM information_schema.tables "
-        "WHERE table_schema = current_schema() AND table_catalog = current_database()"
-    ).fetchone()[0]
+        "WHERE table_schema = current_schema() AND table_catalog = current_database()",
+    )
     return found == 0
 
 
-def check(con, db_label: str) -> int:
+def check(con: duckdb.DuckDBPyConnection, db_label: str) -> int:
     """Return the store's version, refusing a store written by a newer budgetdb."""
     version = current_version(con)
     if version > latest_version():
@@ -72,7 +77,7 @@ def check(con, db_label: str) -> int:
     return version
 
 
-def upgrade(con, db_label: str) -> int:
+def upgrade(con: duckdb.DuckDBPyConnection, db_label: str) -> int:
     """Apply every missing migration in one transaction; return the new version."""
     version = check(con, db_label)
     pending = [m for m in available() if m.version > version]

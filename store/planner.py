@@ -73,13 +73,15 @@ class _Judged:
     warnings: tuple[str, ...]
 
 
-def make_plan(con, paths: Sequence, options: PlanOptions, progress: Progress | None = None) -> Plan:
+def make_plan(
+    con: duckdb.DuckDBPyConnection | None, paths: Sequence, options: PlanOptions, progress: Progress | None = None
+) -> Plan:
     """The plan for ingesting `paths` into the store behind `con` (None: an empty store)."""
     return _Planner(con, options, progress).plan([Path(p) for p in paths])
 
 
 class _Planner:
-    def __init__(self, con, options: PlanOptions, progress: Progress | None):
+    def __init__(self, con: duckdb.DuckDBPyConnection | None, options: PlanOptions, progress: Progress | None):
         self.con = con
         self.options = options
         self._progress = progress
@@ -316,7 +318,7 @@ class _Planner:
                     self._judged(c, read, look)
             interrupts.check()
 
-    def _inspect_batch(self, con, batch: list[Candidate]) -> list[Inspection]:
+    def _inspect_batch(self, con: duckdb.DuckDBPyConnection, batch: list[Candidate]) -> list[Inspection]:
         max_size = max(c.size for c in batch) + 1
         try:
             found = inspect(con, [c.path for c in batch], max_size)
@@ -401,7 +403,7 @@ class _Planner:
                 unread = path not in self.judged and self.same.get(path) is None
                 if on_disk and (unread or wants_samples):
                     jobs.append((self.candidates[path], wants_samples))
-                elif wants_samples and stored is not None and stored.status == "ingested":
+                elif wants_samples and stored is not None and stored.status == "ingested" and self.con is not None:
                     found = self.con.execute(_STORED_SAMPLES, [stored.file_id]).fetchall()
                     self.samples_of[path] = examples_module.from_rows(found)
         if not jobs:

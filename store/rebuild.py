@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from budgetdb.errors import BudgetdbError
 
 from .fields import SAMPLE_FIELDS
 
+if TYPE_CHECKING:
+    import duckdb
+
 _JSON_FIELDS = [name for name, kind in SAMPLE_FIELDS.items() if kind == "JSON"]
 
 
-def rebuild_result(con, path: str) -> dict:
+def rebuild_result(con: duckdb.DuckDBPyConnection, path: str) -> dict:
     """The file at `path` (absolute, as stored) rebuilt from the store: top-level keys and,
     for stored samples, per_sample_results in file order."""
     row = con.execute("SELECT file_id, summary, status, sample_keys FROM file_records WHERE path = ?", [path]).fetchone()
@@ -25,7 +29,7 @@ def rebuild_result(con, path: str) -> dict:
     return result
 
 
-def _records(con, file_id: int):
+def _records(con: duckdb.DuckDBPyConnection, file_id: int):
     columns = [*SAMPLE_FIELDS, "absent", "extra"]
     quoted = ", ".join(f'"{c}"' for c in columns)
     cursor = con.execute(f"SELECT {quoted} FROM sample_records WHERE file_id = ? ORDER BY ordinal", [file_id])

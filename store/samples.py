@@ -14,9 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from . import writer
 from .fields import IMPLAUSIBLE_MS, SAMPLE_FIELDS, STAGE_LATENCIES, literal_path
+
+if TYPE_CHECKING:
+    import duckdb
 
 KNOWN = list(SAMPLE_FIELDS)
 
@@ -105,11 +109,11 @@ class Loaded:
     accuracies_out_of_range: int = 0
 
 
-def prepare(con) -> None:
+def prepare(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE TEMP TABLE IF NOT EXISTS ingest_batch (path VARCHAR, file_id BIGINT, config_run_id BIGINT)")
 
 
-def load(con, loads: list[SampleLoad], max_size: int) -> dict[int, Loaded]:
+def load(con: duckdb.DuckDBPyConnection, loads: list[SampleLoad], max_size: int) -> dict[int, Loaded]:
     """Insert the samples of `loads`; return what each file held (files without samples omitted)."""
     if not loads:
         return {}
@@ -155,7 +159,7 @@ WHERE s.file_id = r.file_id AND s.ordinal = r.ordinal AND s."repeat" IS DISTINCT
 _UNMARK = """UPDATE sample_records SET "repeat" = false WHERE config_run_id IN (SELECT unnest($runs)) AND "repeat" """
 
 
-def mark_repeats(con, config_run_ids: list[int]) -> None:
+def mark_repeats(con: duckdb.DuckDBPyConnection, config_run_ids: list[int]) -> None:
     """Set `repeat` on the samples of these config runs (after their files were written)."""
     if config_run_ids:
         con.execute(_UNMARK, {"runs": config_run_ids})

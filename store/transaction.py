@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import duckdb
 
@@ -44,3 +45,11 @@ def rollback_quietly(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("ROLLBACK")
     except duckdb.Error:
         pass
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> Any:
+    """The one value an aggregate query returns (its first column of its one row)."""
+    row = con.execute(sql, params).fetchone()
+    if row is None:
+        raise LookupError(f"no row from: {sql}")
+    return row[0]

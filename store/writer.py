@@ -4,6 +4,10 @@ Callers own the transaction."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import duckdb
 
 
 @dataclass(frozen=True)
@@ -38,23 +42,23 @@ class FileRow:
 _FILE_COLUMNS = list(FileRow.__dataclass_fields__)
 
 
-def delete_files(con, file_ids: list[int]) -> None:
+def delete_files(con: duckdb.DuckDBPyConnection, file_ids: list[int]) -> None:
     if file_ids:
         con.execute("DELETE FROM sample_records WHERE list_contains($ids, file_id)", {"ids": file_ids})
         con.execute("DELETE FROM file_records WHERE list_contains($ids, file_id)", {"ids": file_ids})
 
 
-def touch(con, file_id: int, size: int, mtime: float) -> None:
+def touch(con: duckdb.DuckDBPyConnection, file_id: int, size: int, mtime: float) -> None:
     con.execute("UPDATE file_records SET size = ?, mtime = ? WHERE file_id = ?", [size, mtime, file_id])
 
 
-def set_status(con, file_id: int, status: str, reason: str | None) -> None:
+def set_status(con: duckdb.DuckDBPyConnection, file_id: int, status: str, reason: str | None) -> None:
     """A stored file whose samples another file now holds (or that now fails): its samples go."""
     con.execute("DELETE FROM sample_records WHERE file_id = ?", [file_id])
     con.execute("UPDATE file_records SET status = ?, reason = ?, sample_keys = NULL WHERE file_id = ?", [status, reason, file_id])
 
 
-def relocate(con, old_file_id: int, row: dict) -> None:
+def relocate(con: duckdb.DuckDBPyConnection, old_file_id: int, row: dict) -> None:
     """A stored file found under another path (moved, or stored under another spelling of its
     real path): its rows follow it, samples untouched."""
     con.execute(
@@ -87,13 +91,13 @@ RUN_COLUMNS = (
 )
 
 
-def insert_run(con, values: dict) -> None:
+def insert_run(con: duckdb.DuckDBPyConnection, values: dict) -> None:
     """The run's line in ingest_runs, columns named."""
     columns = ", ".join(RUN_COLUMNS)
     con.execute(f"INSERT INTO ingest_runs ({columns}) VALUES ({', '.join('$' + c for c in RUN_COLUMNS)})", values)
 
 
-def insert_files(con, rows: list[FileRow], ingested_at, run_id: int) -> None:
+def insert_files(con: duckdb.DuckDBPyConnection, rows: list[FileRow], ingested_at, run_id: int) -> None:
     if rows:
         insert_columns(
             con,
@@ -106,7 +110,7 @@ def insert_files(con, rows: list[FileRow], ingested_at, run_id: int) -> None:
         )
 
 
-def insert_columns(con, table: str, columns: dict[str, list]) -> None:
+def insert_columns(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, list]) -> None:
     """Rows given as a list per column, in one statement: executemany costs ~0.7 ms a row in DuckDB."""
     names = list(columns)
     con.execute(f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(f'unnest(${n})' for n in names)}", columns)
