@@ -24,8 +24,10 @@ from budgetdb.errors import BudgetdbError
 FILTERS = ("hardware", "experiment", "dataset")  # the query parameters (VARCHAR[]) checked here
 ROOT_EXPERIMENT = "."  # how the command line spells the experiment '' (dataset folders right under the root)
 
+# a skipped file is JSON that is no configuration result (layer_importance_scores.json beside the
+# dataset folders, say): its folder names no dataset or experiment
 _VALUES = """
-SELECT DISTINCT hardware, experiment, dataset FROM files
+SELECT DISTINCT hardware, experiment, dataset FROM files WHERE status <> 'skipped'
 """
 
 

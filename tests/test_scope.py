@@ -103,3 +103,16 @@ def test_repeated_list_filters_add_up_on_every_command(db, tmp_path):
     assert sorted(p.name for p in (out / "samples").iterdir()) == [".budgetdb-export", "hardware=h100"]
     report = invoke("report", "--db", db, "--lang", "en", "--hardware", "h100", "--hardware", "h200")
     assert report.exit_code == 0 and "## Results (h100, " in report.stdout and "## Results (h200, " in report.stdout
+
+
+def test_a_skipped_file_names_no_dataset(tmp_path):
+    """JSON that is no configuration result (layer_importance_scores.json in an experiment folder)
+    is recorded as skipped; its folder is no dataset the filters offer."""
+    from builders import add_config_run, new_store
+
+    con = new_store(tmp_path / "s.duckdb")
+    add_config_run(con, dataset="okvqa", samples={"accuracy": [0.5], "T_total": [100.0]})
+    add_config_run(con, dataset="5run_2000samples", status="skipped", name="layer_importance_scores")
+    con.close()
+    result = invoke("report", "--dataset", "okvq", "--db", tmp_path / "s.duckdb")
+    assert result.stderr.strip() == "Error: no dataset 'okvq'; did you mean 'okvqa'? (datasets in the store: okvqa)"
