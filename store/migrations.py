@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from budgetdb.errors import SchemaError
 
+from . import column_docs
 from .duckdb_messages import is_interrupted
 from .transaction import atomic, scalar
 
@@ -77,6 +78,11 @@ def check(con: duckdb.DuckDBPyConnection, db_label: str) -> int:
     return version
 
 
+def _is_lake(con: duckdb.DuckDBPyConnection) -> bool:
+    kind = con.execute("SELECT type FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    return kind is not None and kind[0] == "ducklake"
+
+
 def upgrade(con: duckdb.DuckDBPyConnection, db_label: str) -> int:
     """Apply every missing migration in one transaction; return the new version."""
     version = check(con, db_label)
@@ -93,6 +99,8 @@ def upgrade(con: duckdb.DuckDBPyConnection, db_label: str) -> int:
                     "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
                     [migration.version, datetime.now(UTC).replace(tzinfo=None)],
                 )
+            # a migration that replaces a view drops its comments: every upgrade writes them all again
+            column_docs.apply(con, lake=_is_lake(con))
     except Exception as exc:
         if is_interrupted(exc):
             raise

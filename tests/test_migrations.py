@@ -165,7 +165,7 @@ def _documented(view: str) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("view", ["samples", "config_runs", "files"])
+@pytest.mark.parametrize("view", ["samples", "config_runs", "files", "config_stats"])
 def test_every_view_column_is_documented(tmp_path, view):
     con = open_rw(tmp_path / "s.duckdb")
     columns = [row[0] for row in con.execute(f"DESCRIBE {view}").fetchall()]
