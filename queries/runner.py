@@ -9,7 +9,7 @@ from typing import Any
 
 import duckdb
 
-from . import fetch, ranges
+from . import fetch, numpy_steps, ranges
 from .catalog import Catalog, Pins, Plan, Step, load
 from .coerce import coerce_value
 from .registry import QueryParamError, QueryRunError, QuerySpec, sql_params
@@ -135,9 +135,11 @@ def run(
         return _fetch(con, resolved, bound, f"SELECT * FROM {table(resolved.ref)}", {}, **fetching)
     tables = Session(con)
     try:
-        for step in resolved.steps[:-1]:
-            tables.materialise(step, bound, resolved)
         top = resolved.steps[-1]
+        for step in resolved.steps[:-1] if top.spec.numpy is None else resolved.steps:
+            tables.materialise(step, bound, resolved)
+        if top.spec.numpy is not None:  # its rows are the numpy step's table
+            return _fetch(con, resolved, bound, f"SELECT * FROM {table(resolved.ref)}", {}, **fetching)
         return _fetch(con, resolved, bound, with_ctes(top.spec.sql, _aliases(top)), _own_values(top.spec, bound), **fetching)
     finally:
         tables.close()
@@ -159,11 +161,16 @@ class Session:
             _drop_temp_tables(self.con, [ref])
             del self.tables[ref]
         # The one piece of text put into SQL: the ref, a registry name ([a-z][a-z0-9_]*) and a version number.
-        statement = f"CREATE TEMP TABLE {table(ref)} AS\n{with_ctes(step.spec.sql, _aliases(step))}"
+        sql = with_ctes(step.spec.sql, _aliases(step))
+        where = "" if step.spec is plan.spec else f" in {ref}, a query it uses"
         try:
-            self.con.execute(statement, _own_values(step.spec, bound))
+            if step.spec.numpy is None:
+                self.con.execute(f"CREATE TEMP TABLE {table(ref)} AS\n{sql}", _own_values(step.spec, bound))
+            else:  # its SQL gives the numpy step's inputs; the step gives the rows
+                inputs = self.con.execute(sql, _own_values(step.spec, bound)).fetchnumpy()
+                count, rows = numpy_steps.run(step.spec.numpy, step.spec.ref, inputs, bound)
+                numpy_steps.create_table(self.con, table(ref), step.spec.numpy, count, rows)
         except duckdb.Error as exc:
-            where = "" if step.spec is plan.spec else f" in {ref}, a query it uses"
             raise QueryRunError(f"{plan.ref} failed{where}: {exc}") from exc
         self.tables[ref] = key
 
