@@ -39,22 +39,27 @@ def compile(
     return _text(resolved, literals, bound)
 
 
-def placeholders_kept(query: Plan) -> str:
-    """The same statement with `$name` placeholders kept, for binding values to (budgetdb.query_relation)."""
+def placeholders_kept(query: Plan, tables: Mapping[str, str] | None = None) -> str:
+    """The same statement with `$name` placeholders kept, for binding values to (budgetdb.query_relation).
+
+    A query computed by a numpy step is read from the temporary table `tables` names for its ref
+    (runner.kept), as no SQL computes it."""
     for step in query.steps:
-        if step.spec.numpy is not None:
+        if step.spec.numpy is not None and step.spec.ref not in (tables or {}):
             raise QueryCompileError(
                 f"{query.ref} is not one SQL statement: {_numpy_note(step.spec)}; "
                 f"budgetdb.query({query.spec.name!r}, ...) gives its rows as a DataFrame"
             )
-    return _text(query, {}, None)
+    return _text(query, {}, None, tables or {})
 
 
 def _numpy_note(spec) -> str:
     return f"{spec.ref}'s rows come from its numpy step {spec.numpy.file_name}, which SQL cannot run"
 
 
-def _text(resolved: Plan, literals: dict[str, str], bound: Mapping[str, Any] | None) -> str:
+def _text(
+    resolved: Plan, literals: dict[str, str], bound: Mapping[str, Any] | None, tables: Mapping[str, str] | None = None
+) -> str:
     # As the runner's temporary tables: each dependency is a CTE named after its version
     # ("config_points@v2"), and each query reading it gets `config_points AS (FROM "config_points@v2")`
     # in front of its own CTEs; so two versions of one name can meet, and no CTE of a query's own
@@ -63,6 +68,9 @@ def _text(resolved: Plan, literals: dict[str, str], bound: Mapping[str, Any] | N
         return [f'{name} AS (FROM "{ref}")' for name, ref in step.reads]
 
     *dependencies, top = resolved.steps
+    tables = tables or {}
+    if top.spec.numpy is not None and top.spec.ref in tables:
+        return f"FROM {tables[top.spec.ref]}\n"
     if top.spec.numpy is not None:
         raise QueryCompileError(
             f"{_numpy_note(top.spec)}: `query compile` writes SQL only. Its rows: budgetdb query run {top.spec.ref} "
@@ -70,6 +78,8 @@ def _text(resolved: Plan, literals: dict[str, str], bound: Mapping[str, Any] | N
         )
 
     def body(step) -> str:
+        if step.spec.ref in tables:  # computed in numpy, kept in a temporary table (budgetdb.query_relation)
+            return f"FROM {tables[step.spec.ref]}"
         if step.spec.numpy is not None:  # no SQL computes it: read the rows `query run` wrote
             return f"FROM read_csv('{_csv_name(step.spec.ref)}', header = true, columns = {_csv_columns(step.spec.numpy)})"
         return with_ctes(substitute(statement(step.spec.sql), literals), reads(step)).rstrip()
