@@ -249,7 +249,7 @@ def _analysis(records, options: ReportOptions, plots, hardware: str | None, sour
         # the reasons compare the bounds with the aggregate: no budget without it
         "budget": _budget(budget_row, options) if aggregate is not None else None,
         "lookup": _lookup(records["budget_lookup"], records["config_points"] if options.uncertain else None),
-        "plots": {"prefill": plots.get("prefill")} if plots else None,
+        "plots": {"prefill": plots.get("prefill"), "lookup": plots.get("lookup")} if plots else None,
         "measure_next": measured,
     }
 
