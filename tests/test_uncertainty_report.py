@@ -234,3 +234,13 @@ def test_the_same_figures_on_a_duckdb_file_and_a_ducklake(kind, tmp_path, reques
         file_text = budgetdb.report(db=plain, lang=lang, resamples=100)
         lake_text = budgetdb.report(db=lake.db, data_path=lake.data_path, lang=lang, resamples=100)
         assert body(file_text) == body(lake_text)
+
+
+def test_the_report_pins_every_query_it_runs_with_uncertainty_too():
+    from budgetdb.reporting import PLOT_QUERIES, UNCERTAIN_PINS, UNCERTAIN_QUERIES
+
+    pinned = dict(ref.split("@") for ref in UNCERTAIN_PINS)
+    assert len(pinned) == len(UNCERTAIN_PINS), "one version of each name"
+    for ref in [*UNCERTAIN_QUERIES.values(), *PLOT_QUERIES.values()]:
+        for spec in queries.closure(ref, pins=UNCERTAIN_PINS, catalog=queries.packaged()):
+            assert f"v{spec.version}" == pinned.get(spec.name), f"{ref} runs {spec.ref}: pin it in UNCERTAIN_PINS"
