@@ -14,8 +14,8 @@
 --   lower end of its 95% Wilson interval. With attainment_target (e.g. 0.95) the config is instead
 --   the most accurate of all the hardware's points of the dataset whose attainment lower bound is
 --   >= the target (the runner-up the next one), whatever its latency statistic; NULL: by the
---   latency statistic, as before. runner_up_config_run_id identifies the runner-up. It reads the queries it uses unpinned (the latest version, or
---   the one a run pins: the report pins all).
+--   latency statistic, as before. runner_up_config_run_id identifies the runner-up. It reads the
+--   queries it uses unpinned (the latest version, or the one a run pins: the report pins all).
 -- param: budgets DOUBLE[] = NULL -- these budgets in ms, e.g. 170,200,250 (NULL = the budget_range list)
 -- param: attainment_target DOUBLE BETWEEN 0 AND 1 = NULL -- pick by the attainment's Wilson lower bound >= this (e.g. 0.95) instead of the latency statistic; NULL: the latency statistic
 -- param: latency_stage VARCHAR IN ('T_total', 'T_LLM_prefill', 'vision_prefill') = 'T_total'

@@ -19,12 +19,13 @@ the latency, or its quantile_cont (linear interpolation, as DuckDB's: RN = (N - 
 elements at 0-based positions floor(RN) and ceil(RN) of the expanded sorted sample, lo * (1 - d) + hi * d).
 
 Every figure is exact, hence the same whatever order the sums run in (BLAS threads): the weighted
-sums are matrix products of integers (weights, and the values scaled by a power of two and
-rounded, each value moved by at most 2^-(k+1) with k >= 20 for the latencies and more for
-accuracies; every partial sum an integer below 2^53, which float64 holds exactly); a weighted
-quantile finds its positions by integer running sums of the weights of the sorted values, over a
-band around the unweighted quantile's rank (10 standard deviations of that rank wide) and over
-all values for the resamples whose positions fall outside it.
+sums are matrix products of integers (the weights, and the values scaled by 2^k and rounded, k as
+large as keeps every partial sum an integer below 2^51, which float64 holds exactly: each value
+moves by at most 2^-(k+1), k = 31 for accuracies in [0, 1] and 22 for latencies below 700 ms at
+20,000 examples a config); a weighted quantile finds its positions by integer running sums of the
+weights of the sorted values, over a band around the unweighted quantile's rank (6 standard
+deviations of that rank on each side) and over all values for the resamples whose positions fall
+outside it.
 """
 
 from __future__ import annotations
@@ -104,10 +105,11 @@ def weights(states: np.ndarray, start: int, stop: int) -> np.ndarray:
 
 
 def _scale(values: np.ndarray, count: np.ndarray) -> float:
-    """2^k for the largest k that keeps every weighted column sum of round(value * 2^k) below 2^51
-    (a bound from the largest value and the largest column count: the same whatever the row order)."""
+    """2^k for the largest k that keeps every config's weighted sum of round(value * 2^k) below 2^51
+    (a bound from the largest value and the most samples of a config, `count` holding one row of
+    counts per config: the same whatever the rows' order)."""
     most = float(np.abs(values).max(initial=0.0)) + 1.0
-    bound = most * float(count.sum(axis=0).max(initial=0.0)) * MAX_WEIGHT + 1.0
+    bound = most * float(count.sum(axis=1).max(initial=0.0)) * MAX_WEIGHT + 1.0
     return 2.0 ** min(60, 51 - math.ceil(math.log2(bound)))
 
 
