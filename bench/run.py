@@ -1,12 +1,16 @@
 """Benchmark budgetdb against the json.load script a researcher writes today.
 
     python bench/run.py [--samples N [N ...]] [--repeats R] [--keep DIR] [--db SPEC] [--workers W [W ...]]
+    python bench/run.py --report-only STORE [--repeats R]
 
 For each N (default 1,638,588, the seed's size) it writes a demo tree of N samples in the
 exact current shape, then measures, alternating the steps within every repeat so a noisy
 machine cannot fake a ratio: the json.load baseline, DuckDB's raw scan of the same files
 (the floor), `budgetdb ingest` cold (plain, and --strict into a second store), again with
-nothing changed, again after touching one file, `budgetdb report`, and `budgetdb --help`.
+nothing changed, again after touching one file, `budgetdb report` (with its uncertainty: 1,000 bootstrap
+resamples), `budgetdb report --resamples 0` (without), `budgetdb query run config_uncertainty`
+(1,000 resamples) and `budgetdb --help`. `--report-only STORE` measures the report and query steps
+alone on a store that exists (e.g. the seed store of tests/seed_fixture.py, or one --keep left).
 Every step runs in its own process; the table gives the median and min-max wall time and the
 peak RSS of that process. `--workers 1 2` measures the cold ingest once per number of
 fingerprint worker processes (`budgetdb ingest --workers W`) instead of once with the default.
@@ -110,8 +114,28 @@ def measure(
         with open(touched, "ab") as handle:
             handle.write(b" ")
         record("budgetdb ingest (one file changed)", [BUDGETDB, "ingest", str(hw_root), "--format", "json"])
-        record("budgetdb report", [BUDGETDB, "report"])
+        report_steps(record)
         record("budgetdb --help", [BUDGETDB, "--help"])
+    return results
+
+
+def report_steps(record) -> None:
+    """The report with its uncertainty (R = 1,000), without it, and config_uncertainty alone."""
+    record("budgetdb report", [BUDGETDB, "report"])
+    record("budgetdb report --resamples 0", [BUDGETDB, "report", "--resamples", "0"])
+    record("budgetdb query run config_uncertainty", [BUDGETDB, "query", "run", "config_uncertainty", "-F", "csv"])
+
+
+def measure_reports(store: str, repeats: int) -> dict[str, list[tuple[float, float, float]]]:
+    results: dict[str, list[tuple[float, float, float]]] = {}
+    env = dict(os.environ, BUDGETDB_DB=store)
+
+    def record(name, argv):
+        seconds, rss, cpu, _ = run(argv, env)
+        results.setdefault(name, []).append((seconds, rss, cpu))
+
+    for _ in range(repeats):
+        report_steps(record)
     return results
 
 
@@ -170,6 +194,18 @@ def table(samples: int, json_bytes: int, store_bytes: int, results) -> str:
     return "\n".join(lines)
 
 
+def report_table(store: str, results) -> str:
+    lines = [f"### the report steps on {store}", "", "| step | median s | min - max s | CPU s | peak RSS MB |"]
+    lines.append("|---|---:|---:|---:|---:|")
+    for name, runs in results.items():
+        times = [s for s, _, _ in runs]
+        lines.append(
+            f"| {name} | {statistics.median(times):.2f} | {min(times):.2f} - {max(times):.2f} | "
+            f"{statistics.median(c for _, _, c in runs):.1f} | {max(r for _, r, _ in runs):,.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, nargs="+", default=[SEED_SAMPLES], help="tree sizes to measure")
@@ -179,7 +215,12 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, nargs="+", help="measure the cold ingest with each of these numbers of fingerprint workers"
     )
+    parser.add_argument("--report-only", metavar="STORE", help="measure only the report steps, on this store")
     args = parser.parse_args()
+    if args.report_only:
+        print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, {os.uname().sysname} {os.uname().machine}\n")
+        print(report_table(args.report_only, measure_reports(args.report_only, args.repeats)))
+        return
 
     from budgetdb.demo import write_demo_tree
 

@@ -69,16 +69,22 @@ def query_relation(
 
     It runs the statement `budgetdb query compile` prints, with the values bound. The relation
     lives on the store's connection: given a path, that connection (read-only) stays open as long
-    as the relation does; pass `db=budgetdb.connect()` to close it yourself.
+    as the relation does; pass `db=budgetdb.connect()` to close it yourself. A query computed by
+    a numpy step (config_resamples) is computed first into a temporary table of that connection,
+    which the relation reads.
     """
     from budgetdb.queries.compiler import placeholders_kept
+    from budgetdb.queries.runner import kept
     from budgetdb.queries.sqltext import placeholders
 
     catalog = _catalog(queries)
     plan = catalog.plan(name, pins)
     bound = _queries.bind(plan, params)
-    sql = placeholders_kept(plan)
     con = db if isinstance(db, duckdb.DuckDBPyConnection) else _open(db, data_path)
+    tables = {
+        step.spec.ref: kept(con, catalog.plan(step.spec, pins), bound) for step in plan.steps if step.spec.numpy is not None
+    }
+    sql = placeholders_kept(plan, tables)
     values = {key: bound[key] for key in placeholders(sql)}
     try:
         return con.sql(sql, params=values) if values else con.sql(sql)
@@ -100,6 +106,8 @@ def report(
     coarse_step: float = 50.0,
     num: int = 10,
     alpha: str | tuple[float, float] = (0.1, 0.2),
+    resamples: int = 1000,
+    seed: int = 0,
     templates: str | os.PathLike | Sequence[str | os.PathLike] = (),
     template: str | None = None,
     plots: str | os.PathLike | None = None,
@@ -113,6 +121,8 @@ def report(
     template's file name in one of them. `plots`: also write PNG/SVG plots into this folder
     (needs budgetdb[plots]); their links are relative to `link_base` (default: the current folder).
     `time_limit`: stop with QueryTimeoutError after this many seconds of queries (0: no limit).
+    `resamples`: bootstrap resamples behind the uncertainty figures (0: none, the report without
+    them); `seed`: their seed.
     """
     from budgetdb.queries.limits import time_limit as limited
     from budgetdb.reporting import ReportOptions, build_report, parse_alpha
@@ -128,6 +138,8 @@ def report(
         coarse_step=coarse_step,
         num=num,
         alpha=parse_alpha(alpha) if isinstance(alpha, str) else (float(alpha[0]), float(alpha[1])),
+        resamples=resamples,
+        seed=seed,
         template_paths=tuple(str(p) for p in _paths(templates)),
         template=template,
         plots_dir=Path(plots) if plots is not None else None,

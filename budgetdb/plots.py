@@ -1,4 +1,6 @@
-"""`report --plots DIR`: the frontier scatter per dataset and the prefill histogram + CDF, PNG and SVG.
+"""`report --plots DIR`: the frontier scatter per dataset and the prefill histogram + CDF, PNG and SVG;
+with uncertainty, the frontier plots show every config's intervals and p_frontier, and a lookup
+plot shows the chosen config per budget (budgetdb/uncertainty_plots.py).
 
 Needs the optional extra (`pip install 'budgetdb[plots]'`). Figures are drawn on the Agg
 canvas without pyplot (no global state), with fixed metadata and SVG ids, so the same store
@@ -60,7 +62,7 @@ def plain(text: str) -> str:
 def write_plots(context: Mapping[str, Any], records: Mapping[str, Sequence[Mapping[str, Any]]], options) -> dict[str, Any]:
     """Write every figure into `options.plots_dir`; return the links the templates show.
 
-    {"prefill": {png, svg, alt} or None, "datasets": {dataset: {png, svg, alt}}}; with several
+    {"prefill": {png, svg, alt} or None, "datasets": {dataset: {png, svg, alt}}, "lookup": {...} or None}; with several
     hardware in scope, one such dict per hardware ({hardware: {...}}), file names ending in it.
     """
     analyses = context.get("analyses") or [context]
@@ -77,6 +79,8 @@ def write_plots(context: Mapping[str, Any], records: Mapping[str, Sequence[Mappi
 def _write_analysis(analysis, records, scope, options, suffix: str) -> dict[str, Any]:
     import matplotlib
 
+    from budgetdb import uncertainty_plots as noisy
+
     out_dir = Path(options.plots_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -84,7 +88,7 @@ def _write_analysis(analysis, records, scope, options, suffix: str) -> dict[str,
         raise PlotsWriteError(f"cannot write plots into {out_dir}: {exc.strerror or exc}") from None
     budget = analysis.get("budget")
     span = (budget["lower"], budget["upper"]) if budget else None
-    links: dict[str, Any] = {"prefill": None, "datasets": {}}
+    links: dict[str, Any] = {"prefill": None, "datasets": {}, "lookup": None}
     on = f" ({analysis['hardware']})" if analysis.get("hardware") else ""
 
     def save(figure, stem: str, alt: str) -> dict[str, str]:
@@ -107,14 +111,22 @@ def _write_analysis(analysis, records, scope, options, suffix: str) -> dict[str,
             links["prefill"] = save(figure, "prefill_latency", "T_LLM_prefill histogram and CDF")
         points = records.get("config_points", [])
         frontier = records.get("pareto_frontier", [])
+        noise = {u["config_run_id"]: u for u in records["config_uncertainty"]} if "config_uncertainty" in records else None
         for dataset in analysis["datasets"]:
             name = dataset["name"]
             mine = [p for p in points if p["dataset"] == name and p.get("excluded") is None]
             if not mine:
                 continue
             line = sorted((p for p in frontier if p["dataset"] == name), key=lambda p: (p["latency"], -p["accuracy"]))
-            figure = _frontier_figure(dataset["display"] + on, mine, line, span, scope)
+            if noise is None:
+                figure = _frontier_figure(dataset["display"] + on, mine, line, span, scope)
+            else:
+                figure = noisy.frontier_figure(_figure, dataset["display"] + on, mine, noise, line, span, scope, plain)
             links["datasets"][name] = save(figure, f"frontier_{slug(name)}", f"{dataset['display']} accuracy vs latency")
+        if noise is not None and any(r.get("accuracy") is not None for r in records.get("budget_lookup", [])):
+            names = [(d["name"], d["display"]) for d in analysis["datasets"]]
+            figure = noisy.lookup_figure(_figure, records["budget_lookup"], noise, names, "Budget lookup table" + on, plain)
+            links["lookup"] = save(figure, "lookup", "the chosen config per budget, with its accuracy interval")
     return links
 
 

@@ -25,8 +25,15 @@ The context the templates see (numbers raw; the templates format them):
     frontier_count   datasets with a frontier
     aggregate        budget_range's cross-dataset figures or None
     budget           {lower, upper, values, items [{value, role}], item_width, num} or None
-    lookup           [{budget, dataset, display, point or None, slack}]
+    lookup           [{budget, dataset, display, point or None, slack, extra}]
     plots            {prefill} or None
+    measure_next     (with uncertainty) budgetdb.uncertainty.measure_next's dict, else None
+
+With `resamples` > 0 (the default) the report runs UNCERTAIN_QUERIES instead of REPORT_QUERIES
+and adds, beside the seed's figures: `uncertainty` {resamples, seed} at the top; per analysis
+`prefill.intervals`, each dataset's `stability`, each lookup row's `extra`
+(budgetdb.uncertainty.lookup_row) and `measure_next`. With 0 they are None and the report is the
+one REPORT_QUERIES gave before uncertainty existed, byte for byte.
 """
 
 from __future__ import annotations
@@ -36,13 +43,18 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import budgetdb.queries as queries
-from budgetdb import __version__, scope
-from budgetdb.errors import BudgetdbError
-from budgetdb.queries import ranges
+from budgetdb import scope
+from budgetdb import uncertainty as noise
+from budgetdb.report_options import (  # noqa: F401  (re-exported: the report's options were defined here)
+    LATENCY_STAGES,
+    LATENCY_STATS,
+    ReportOptions,
+    ReportOptionsError,
+    parse_alpha,
+)
 from budgetdb.templates import render, template_name
 from budgetdb.templates.formatting import dataset_order, display_name, num
 
@@ -60,78 +72,27 @@ PLOT_QUERIES = {
     "pareto_frontier": "pareto_frontier@v3",
     "prefill_histogram": "prefill_histogram@v2",
 }
+# With uncertainty (resamples > 0): the same figures from versions that give the same bits in
+# every run, and the intervals, frontier stability, the lookup's runner-up and what to measure next.
+UNCERTAIN_QUERIES = {
+    "store_summary": "store_summary@v2",
+    "prefill_stats": "prefill_stats@v3",
+    "decode_stats": "decode_stats@v3",
+    "config_points": "config_points@v4",
+    "frontier_summary": "frontier_summary@v3",
+    "budget_range": "budget_range@v3",
+    "config_uncertainty": "config_uncertainty@v1",
+    "frontier_stability": "frontier_stability@v1",
+    "budget_lookup": "budget_lookup@v4",
+    "measure_next": "measure_next@v1",
+}
 # The report pins all it runs, the queries they use included: an unpinned `uses` of one of them
 # gets the version pinned above (tests/test_report_render.py checks every one is pinned).
 REPORT_PINS = tuple(dict.fromkeys([*REPORT_QUERIES.values(), *PLOT_QUERIES.values()]))
-LATENCY_STAGES = ("T_total", "T_LLM_prefill", "vision_prefill")
-LATENCY_STATS = ("mean", "p50", "p95", "p99")
+UNCERTAIN_PINS = tuple(dict.fromkeys([*UNCERTAIN_QUERIES.values(), *PLOT_QUERIES.values(), "config_resamples@v1"]))
 # The seed calls the prefill maximum an "extreme long tail"; we say so when max >= 2 x p95.
 LONG_TAIL_FACTOR = 2.0
-
-
-class ReportOptionsError(BudgetdbError):
-    """An option value the report cannot use."""
-
-
-@dataclass(frozen=True)
-class ReportOptions:
-    lang: str = "zh"
-    hardware: tuple[str, ...] | str | None = ()  # a str is one hardware
-    experiments: tuple[str, ...] = ()
-    datasets: tuple[str, ...] = ()
-    latency_stage: str = "T_total"
-    latency_stat: str = "mean"
-    step: float = 10.0
-    coarse_step: float = 50.0
-    num: int = 10
-    alpha: tuple[float, float] = (0.1, 0.2)
-    # user template folders, searched before the packaged templates
-    template_paths: tuple[str, ...] = ()
-    # the main template's name (default report.<lang>.md.j2)
-    template: str | None = None
-    plots_dir: Path | None = None
-    # plot links are relative to this folder (the report file's folder; default: the current one)
-    link_base: Path | None = None
-    # files no plot may overwrite (resolved): the store's own
-    protected_paths: frozenset[Path] = frozenset()
-    budgetdb_version: str = __version__
-
-    def __post_init__(self):
-        hardware = self.hardware
-        if hardware is None or isinstance(hardware, str):
-            hardware = (hardware,) if hardware else ()
-        object.__setattr__(self, "hardware", tuple(hardware))
-        object.__setattr__(self, "experiments", tuple(self.experiments))
-        object.__setattr__(self, "datasets", tuple(self.datasets))
-        template_name(self.lang)
-        if self.latency_stage not in LATENCY_STAGES:
-            raise ReportOptionsError(f"unknown latency stage {self.latency_stage!r}; use one of: {', '.join(LATENCY_STAGES)}")
-        if self.latency_stat not in LATENCY_STATS:
-            raise ReportOptionsError(f"unknown latency statistic {self.latency_stat!r}; use one of: {', '.join(LATENCY_STATS)}")
-        for name, kind in (("step", "a number of ms"), ("coarse_step", "a number of ms"), ("num", "a whole number")):
-            value = getattr(self, name)  # the same ranges as the queries' parameters of these names
-            valid = ranges.KNOWN[name] if name != "num" else ranges.Range(1, ranges.KNOWN["num"].high)  # a list to show
-            number = isinstance(value, int) if name == "num" else isinstance(value, (int, float))
-            if isinstance(value, bool) or not number or not math.isfinite(value) or not valid.holds(value):
-                raise ReportOptionsError(f"--{name.replace('_', '-')} must be {kind} {valid}, got {value!r}")
-        lo, hi = self.alpha
-        if not (0 <= lo <= hi and math.isfinite(hi)):
-            raise ReportOptionsError(f"--alpha must be LO-HI with 0 <= LO <= HI (e.g. 0.1-0.2), got {lo}-{hi}")
-
-
-def parse_alpha(text: str) -> tuple[float, float]:
-    """`0.1-0.2` -> (0.1, 0.2); `0.15` -> (0.15, 0.15); `~` works as the separator too."""
-    parts = text.replace("~", "-").split("-")
-    try:
-        values = [float(p) for p in parts if p.strip()]
-    except ValueError:
-        values = []
-    if len(values) not in (1, 2) or len([p for p in parts if p.strip()]) != len(parts):
-        raise ReportOptionsError(f"--alpha takes LO-HI or one value (e.g. 0.1-0.2), got {text!r}")
-    lo, hi = values[0], values[-1]
-    if not (0 <= lo <= hi and math.isfinite(hi)):
-        raise ReportOptionsError(f"--alpha must be LO-HI with 0 <= LO <= HI (e.g. 0.1-0.2), got {text!r}")
-    return lo, hi
+DELTA = 0.01  # measure_next's default: the accuracy difference "what to measure next" resolves
 
 
 # -- running the queries --------------------------------------------------------------------------
@@ -141,6 +102,8 @@ def parse_alpha(text: str) -> tuple[float, float]:
 class UsedQuery:
     ref: str
     sha256: str
+    numpy_file: str | None = None  # its numpy step, when it has one (queries/numpy_steps.py)
+    numpy_sha256: str | None = None
 
 
 def query_params(options: ReportOptions) -> dict[str, Any]:
@@ -154,21 +117,28 @@ def query_params(options: ReportOptions) -> dict[str, Any]:
         "step": options.step,
         "coarse_step": options.coarse_step,
         "num": options.num,
+        "resamples": options.resamples,
+        "seed": options.seed,
     }
 
 
-def run_queries(con, refs: Mapping[str, str], params: Mapping[str, Any]) -> tuple[dict[str, list[dict]], list[UsedQuery]]:
+def run_queries(
+    con, refs: Mapping[str, str], params: Mapping[str, Any], pins: tuple[str, ...] = REPORT_PINS
+) -> tuple[dict[str, list[dict]], list[UsedQuery]]:
     records: dict[str, list[dict]] = {}
     used: list[UsedQuery] = []
     packaged = queries.packaged()  # the report runs the packaged queries only, never a user folder's
     with queries.Session(con) as session:  # a query several others use runs once
         for key, ref in refs.items():
-            plan = queries.plan(ref, pins=REPORT_PINS, catalog=packaged)
+            plan = queries.plan(ref, pins=pins, catalog=packaged)
             declared = {p.name for p in plan.params}
             values = {k: v for k, v in params.items() if k in declared}
-            result = queries.run(con, plan.spec, values, session=session, pins=REPORT_PINS, catalog=packaged)
+            result = queries.run(con, plan.spec, values, session=session, pins=pins, catalog=packaged)
             records[key] = result.records()
-            used += [UsedQuery(ran.ref, ran.sha256) for ran in result.executed]
+            used += [
+                UsedQuery(ran.ref, ran.sha256, *((ran.numpy.file_name, ran.numpy.sha256) if ran.numpy else ()))
+                for ran in result.executed
+            ]
     return records, used
 
 
@@ -180,13 +150,14 @@ def build_report(con, options: ReportOptions) -> str:
     chosen = scope.resolve(con, options.hardware or (), options.experiments, options.datasets)
     options = dataclasses.replace(options, hardware=chosen.hardware, experiments=chosen.experiments, datasets=chosen.datasets)
     params = query_params(options)
-    records, used = run_queries(con, REPORT_QUERIES, params)
+    pins = UNCERTAIN_PINS if options.uncertain else REPORT_PINS
+    records, used = run_queries(con, UNCERTAIN_QUERIES if options.uncertain else REPORT_QUERIES, params, pins)
     plots = None
     if options.plots_dir is not None:
         from budgetdb import plots as plotting
 
         plotting.require_matplotlib()
-        plot_records, plot_used = run_queries(con, PLOT_QUERIES, params)
+        plot_records, plot_used = run_queries(con, PLOT_QUERIES, params, pins)
         records.update(plot_records)
         used += plot_used
         context = build_context(records, used, options)
@@ -244,6 +215,7 @@ def build_context(
         "lang": options.lang,
         "scope": scope_,
         "alpha": {"lo": options.alpha[0], "hi": options.alpha[1]},
+        "uncertainty": {"resamples": options.resamples, "seed": options.seed} if options.uncertain else None,
         **analyses[0],
         "analyses": analyses,
         "footer": _footer(summary, records["config_points"], used, options),
@@ -256,6 +228,15 @@ def _analysis(records, options: ReportOptions, plots, hardware: str | None, sour
     budget_row = _one(records["budget_range"])
     datasets = _datasets(records, options, plots)
     aggregate = _aggregate(budget_row)
+    measured = None
+    if options.uncertain:
+        prefill["intervals"] = noise.prefill_intervals(_one(records["prefill_stats"])) if prefill["n"] > 0 else None
+        found = noise.stability(records["frontier_stability"], options.latency_stat)
+        for dataset in datasets:
+            dataset["stability"] = found.get(dataset["name"]) if dataset["frontier"] is not None else None
+        measured = noise.measure_next(records["measure_next"], DELTA)
+        for item in measured["items"]:
+            item["display"] = display_name(item["dataset"])
     return {
         "hardware": hardware,
         "sources": sources,
@@ -267,8 +248,9 @@ def _analysis(records, options: ReportOptions, plots, hardware: str | None, sour
         "aggregate": aggregate,
         # the reasons compare the bounds with the aggregate: no budget without it
         "budget": _budget(budget_row, options) if aggregate is not None else None,
-        "lookup": _lookup(records["budget_lookup"]),
-        "plots": {"prefill": plots.get("prefill")} if plots else None,
+        "lookup": _lookup(records["budget_lookup"], records["config_points"] if options.uncertain else None),
+        "plots": {"prefill": plots.get("prefill"), "lookup": plots.get("lookup")} if plots else None,
+        "measure_next": measured,
     }
 
 
@@ -295,6 +277,7 @@ def _prefill(row: Mapping[str, Any]) -> dict[str, Any]:
         n = 0  # cannot happen with valid SQL; never print half a blockquote
     stats.update(n=n, n_missing=int(row.get("n_missing") or 0))
     stats["long_tail"] = n > 0 and stats["max"] >= LONG_TAIL_FACTOR * stats["p95"]
+    stats["intervals"] = None  # with uncertainty: each percentile's interval (budgetdb.uncertainty)
     return stats
 
 
@@ -369,6 +352,7 @@ def _datasets(records, options: ReportOptions, plots) -> list[dict[str, Any]]:
                 "frontier": frontier,
                 "notes": notes,
                 "plot": plot_links.get(name),
+                "stability": None,  # with uncertainty: budgetdb.uncertainty.stability's entry
             }
         )
     return out
@@ -415,8 +399,10 @@ def _budget(row: Mapping[str, Any], options: ReportOptions) -> dict[str, Any] | 
     }
 
 
-def _lookup(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def _lookup(rows: Sequence[Mapping[str, Any]], points: Sequence[Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The table's rows; with `points` (uncertainty on) each with its `extra` columns."""
     order = {name: i for i, name in enumerate(dataset_order(row["dataset"] for row in rows))}
+    sizes = {p.get("config_run_id"): p.get("n") for p in points or ()}
     out = []
     for row in sorted(rows, key=lambda r: (r["budget"], order[r["dataset"]])):
         point = _point(row, "")
@@ -428,6 +414,7 @@ def _lookup(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 "display": display_name(row["dataset"]),
                 "point": point if has_point else None,
                 "slack": _value(row.get("slack")) if has_point else None,
+                "extra": noise.lookup_row(row, sizes) if points is not None and has_point else None,
             }
         )
     return out
@@ -460,8 +447,13 @@ def _footer(summary: Mapping[str, Any], points, used: Sequence[UsedQuery], optio
         "template_paths": [str(p) for p in options.template_paths],
         "budgetdb_version": options.budgetdb_version,
         # each once, in the order they first ran (a query others use runs again with each of them)
-        "queries": [{"ref": q.ref, "sha256": q.sha256} for q in dict.fromkeys(used)],
+        "queries": [_query_entry(q) for q in dict.fromkeys(used)],
     }
+
+
+def _query_entry(query: UsedQuery) -> dict[str, Any]:
+    numpy = {"file": query.numpy_file, "sha256": query.numpy_sha256} if query.numpy_file else None
+    return {"ref": query.ref, "sha256": query.sha256, "numpy": numpy}
 
 
 def _timestamp(value: Any) -> str:

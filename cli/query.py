@@ -50,9 +50,10 @@ def list_(
     queries_dirs: QueriesOption = None,
     every: Annotated[bool, typer.Option("--all", help="Every version, not only the latest of each query.")] = False,
 ) -> None:
-    """List every query: name, latest version, where it comes from, description and parameters.
+    """List every query: name, latest version, where it comes from, description, parameters, sha256.
 
-    `source` is `packaged` or the folder of your own (--queries, $BUDGETDB_QUERIES).
+    `source` is `packaged` or the folder of your own (--queries, $BUDGETDB_QUERIES). `sha256` is
+    the query file's; a query computed by a numpy step shows the step's file and sha256 in `numpy_step`.
     Parameters are shown as name=default, those flowing to the queries it uses included;
     filters (hardware, experiment, dataset) default to NULL, meaning everything in the store.
 
@@ -60,10 +61,10 @@ def list_(
     """
     catalog = query_files.load(queries_dirs)
     rows = [
-        (s.name, s.version, s.source, s.description, _params_text(s, catalog))
+        (s.name, s.version, s.source, s.description, _params_text(s, catalog), s.sha256, _numpy_text(s))
         for s in (catalog.every() if every else catalog.latest())
     ]
-    write(render(["name", "version", "source", "description", "params"], rows, fmt))
+    write(render(["name", "version", "source", "description", "params", "sha256", "numpy_step"], rows, fmt))
     problems = catalog.check()
     if problems:
         typer.echo(f"budgetdb: {len(problems)} problem(s) in query files; `budgetdb query check` lists them", err=True)
@@ -142,6 +143,10 @@ def _params_text(spec, catalog) -> str:
         return f"{shown} ({valid})" if valid is not None else shown
 
     return ", ".join(text(p) for p in params)
+
+
+def _numpy_text(spec) -> str | None:
+    return f"{spec.numpy.file_name} sha256 {spec.numpy.sha256}" if spec.numpy is not None else None
 
 
 def _literal(value) -> str:

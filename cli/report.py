@@ -81,6 +81,18 @@ def report(
     alpha: Annotated[
         str, typer.Option("--alpha", metavar="LO-HI", help="The decode soft-penalty weight α, as LO-HI (or one value).")
     ] = "0.1-0.2",
+    resamples: Annotated[
+        int,
+        typer.Option(
+            "--resamples",
+            metavar="N",
+            help="Bootstrap resamples behind the intervals, frontier stability, the lookup table's ties and what to "
+            "measure next (resampling examples, paired across configs). 0: none, the report without uncertainty.",
+        ),
+    ] = 1000,
+    seed: Annotated[
+        int, typer.Option("--seed", metavar="S", help="Seed of the bootstrap resamples: the same seed, the same report.")
+    ] = 0,
     template: Annotated[
         list[Path] | None,
         typer.Option(
@@ -110,6 +122,9 @@ def report(
     Pareto frontier per dataset, the cross-dataset aggregate, the recommended budget range
     and list, plus a budget lookup table and a footer (store, last ingest, scope, counts,
     query versions and hashes) that makes it reproducible. Same store and options, same bytes.
+    Beside the seed's figures, their uncertainty (a bootstrap over examples, --resamples): the
+    prefill percentiles' intervals, how stable each frontier is, the lookup table's runner-up
+    and ties, and what to measure next with its GPU time.
     With several hardware in scope, one analysis per hardware (latencies of two GPUs are never
     pooled). A filter value that matches nothing in the store is an error naming the values there are.
 
@@ -138,6 +153,8 @@ def report(
         coarse_step=coarse_step,
         num=num,
         alpha=parse_alpha(alpha),
+        resamples=resamples,
+        seed=seed,
         template_paths=template_paths,
         template=main_template,
         plots_dir=plots,

@@ -29,6 +29,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from . import numpy_steps
 from .registry import (
     FILE_NAME,
     USE,
@@ -38,6 +39,7 @@ from .registry import (
     QueryParamError,
     QuerySpec,
     package_files,
+    package_steps,
     param_text,
     parse,
     sql_params,
@@ -139,7 +141,8 @@ class Catalog:
         try:
             if text is None:
                 raise QueryDefinitionError(f"{path}: cannot be read as UTF-8 text")
-            spec = parse(file_name, text, source=source, path=path)
+            # a numpy step only with budgetdb: a user file naming one is refused
+            spec = numpy_steps.attach(parse(file_name, text, source=source, path=path), {})
         except QueryDefinitionError as exc:
             self._problems.append(Problem(ref, str(exc)))
             self._nodes.clear()
@@ -281,6 +284,14 @@ class Catalog:
             if not reads(spec.sql, dep.spec.name):
                 raise QueryDefinitionError(f"{_uses_at(spec)}: uses {dep.spec.ref} but never reads from {dep.spec.name}")
         binds = dict.fromkeys(sql_params(spec))
+        if spec.numpy is not None:
+            missing = [name for name in spec.numpy.params if name not in {p.name for p in params}]
+            if missing:
+                raise QueryDefinitionError(
+                    f"{spec.where}: its numpy step {spec.numpy.file_name} reads {', '.join(missing)}, "
+                    "which is neither its parameter nor one of a query it uses"
+                )
+            binds.update(dict.fromkeys(spec.numpy.params))
         for dep in deps:
             binds.update(dict.fromkeys(dep.binds))
         key = (spec.ref, spec.sha256, tuple(dep.key for dep in deps))  # the file's hash: a file run by path may share a ref
@@ -312,12 +323,13 @@ def merge_params(spec: QuerySpec, deps: Iterable[_Node]) -> tuple[Param, ...]:
                     f"one value flows to both: declare `-- param: {name} ...` here to choose it"
                 )
         merged[name] = _redeclared(spec, own[name], offers) if name in own else first
+    step_reads = spec.numpy.params if spec.numpy is not None else ()
     for name, param in own.items():
         if name not in merged:
-            if name not in placeholders(spec.sql):
+            if name not in placeholders(spec.sql) and name not in step_reads:
                 raise QueryDefinitionError(
                     f"{spec.where}:{spec.line(f'-- param: {name} ')}: parameter {name!r} is declared "
-                    f"but neither ${name} nor any query it uses reads it"
+                    f"but neither ${name}{', its numpy step' if spec.numpy is not None else ''} nor any query it uses reads it"
                 )
             merged[name] = param
     return tuple(merged.values())
@@ -433,7 +445,8 @@ def _load(folders: tuple[tuple[str, str, tuple], ...], problems: tuple[str, ...]
 
 @lru_cache(maxsize=1)
 def _packaged_specs() -> tuple[QuerySpec, ...]:
-    return tuple(parse(file_name, text) for file_name, text in sorted(package_files().items()))
+    steps = package_steps()
+    return tuple(numpy_steps.attach(parse(file_name, text), steps) for file_name, text in sorted(package_files().items()))
 
 
 def packaged() -> Catalog:

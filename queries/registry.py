@@ -53,7 +53,7 @@ _PARAM = re.compile(
     r"(?:\s+--\s+(?P<description>.*))?$"
 )
 _REQUIRED_KEYS = ("name", "version", "description", "returns")
-_OPTIONAL_KEYS = ("uses",)
+_OPTIONAL_KEYS = ("uses", "numpy")
 
 
 class QueryError(BudgetdbError):
@@ -88,6 +88,21 @@ class Param:
 
 
 @dataclass(frozen=True)
+class NumpyStep:
+    """A query's numpy step (queries/numpy_steps.py): the Python file beside its SQL file."""
+
+    file_name: str
+    text: str
+    sha256: str
+    params: tuple[str, ...]  # the query parameters it reads
+    columns: tuple[tuple[str, str], ...]  # its rows' (name, DuckDB type): the query's `returns`
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.columns)
+
+
+@dataclass(frozen=True)
 class QuerySpec:
     name: str
     version: int
@@ -100,6 +115,8 @@ class QuerySpec:
     uses: tuple[str, ...] = ()  # as written: `name` (latest, or the run's pin) or `name@vN`
     source: str = "packaged"  # "packaged", or the user folder (as given) the file is in
     path: str = ""  # how messages name the file: the file name for packaged ones, else FOLDER/FILE
+    numpy_file: str | None = None  # `-- numpy: <name>.v<N>.py`: its rows come from that step (numpy_steps.py)
+    numpy: NumpyStep | None = None  # that step, attached by the catalog (packaged queries only)
 
     @property
     def ref(self) -> str:
@@ -152,8 +169,17 @@ def parse(file_name: str, text: str, *, source: str = "packaged", path: str = ""
         raise QueryDefinitionError(f"{where}:{version_line}: version {version!r} does not match the file name")
     returns = tuple(column.strip() for column in header["returns"][1].split(",") if column.strip())
     uses = _parse_uses(where, *header["uses"]) if "uses" in header else ()
-    # with dependencies a parameter may be only passed on to them: the catalog checks that
-    _check_placeholders(where, text, params, check_unused=not uses)
+    numpy_file = None
+    if "numpy" in header:
+        numpy_line, numpy_file = header["numpy"]
+        if numpy_file != f"{name}.v{version}.py":
+            raise QueryDefinitionError(
+                f"{where}:{numpy_line}: a numpy step is the file of the query's name and version beside it: "
+                f"`-- numpy: {name}.v{version}.py`, not {numpy_file!r}"
+            )
+    # with dependencies a parameter may be only passed on to them, and a numpy step may read it:
+    # the catalog checks those
+    _check_placeholders(where, text, params, check_unused=not uses and numpy_file is None)
     return QuerySpec(
         name=name,
         version=int(version),
@@ -166,6 +192,7 @@ def parse(file_name: str, text: str, *, source: str = "packaged", path: str = ""
         uses=uses,
         source=source,
         path=path,
+        numpy_file=numpy_file,
     )
 
 
@@ -288,14 +315,23 @@ def param_text(param: Param) -> str:
     return f"{param.name} {param.type}{choices}{valid}{default}"
 
 
+STEP_FILE = re.compile(r"^(?P<name>[a-z][a-z0-9_]*)\.v(?P<version>[1-9][0-9]*)\.py$")
+
+
 def package_files() -> dict[str, str]:
     folder = resources.files("budgetdb.queries")
     # bytes, not read_text: the checksum is of the file exactly as stored (no newline translation)
     return {entry.name: entry.read_bytes().decode("utf-8") for entry in folder.iterdir() if entry.name.endswith(".sql")}
 
 
+def package_steps() -> dict[str, str]:
+    """The packaged numpy steps (`<name>.v<N>.py` beside their query files), as stored."""
+    folder = resources.files("budgetdb.queries")
+    return {entry.name: entry.read_bytes().decode("utf-8") for entry in folder.iterdir() if STEP_FILE.match(entry.name)}
+
+
 def read_checksums() -> dict[str, str]:
-    """checksums.txt: `<sha256>  <file name>` for every published query version."""
+    """checksums.txt: `<sha256>  <file name>` for every published query version and numpy step."""
     text = resources.files("budgetdb.queries").joinpath(CHECKSUMS).read_text("utf-8")
     listed = {}
     for line in text.splitlines():
@@ -306,6 +342,7 @@ def read_checksums() -> dict[str, str]:
 
 
 def checksum_lines() -> str:
-    """The checksums.txt text for the files now packaged (to publish a new version)."""
-    lines = [f"{hashlib.sha256(text.encode('utf-8')).hexdigest()}  {name}" for name, text in sorted(package_files().items())]
+    """The checksums.txt lines of the files now packaged, query files and numpy steps (to publish a new version)."""
+    published = {**package_files(), **package_steps()}
+    lines = [f"{hashlib.sha256(text.encode('utf-8')).hexdigest()}  {name}" for name, text in sorted(published.items())]
     return "\n".join(lines) + "\n"

@@ -9,7 +9,7 @@ from typing import Any
 
 import duckdb
 
-from . import fetch, ranges
+from . import fetch, numpy_steps, ranges
 from .catalog import Catalog, Pins, Plan, Step, load
 from .coerce import coerce_value
 from .registry import QueryParamError, QueryRunError, QuerySpec, sql_params
@@ -135,9 +135,11 @@ def run(
         return _fetch(con, resolved, bound, f"SELECT * FROM {table(resolved.ref)}", {}, **fetching)
     tables = Session(con)
     try:
-        for step in resolved.steps[:-1]:
-            tables.materialise(step, bound, resolved)
         top = resolved.steps[-1]
+        for step in resolved.steps[:-1] if top.spec.numpy is None else resolved.steps:
+            tables.materialise(step, bound, resolved)
+        if top.spec.numpy is not None:  # its rows are the numpy step's table
+            return _fetch(con, resolved, bound, f"SELECT * FROM {table(resolved.ref)}", {}, **fetching)
         return _fetch(con, resolved, bound, with_ctes(top.spec.sql, _aliases(top)), _own_values(top.spec, bound), **fetching)
     finally:
         tables.close()
@@ -150,22 +152,31 @@ class Session:
         self.con = con
         self.tables: dict[str, tuple] = {}  # table name (a ref) -> what it holds: (step key, values)
 
-    def materialise(self, step: Step, bound: Mapping[str, Any], plan: Plan) -> None:
+    def materialise(self, step: Step, bound: Mapping[str, Any], plan: Plan, *, keep_as: str | None = None) -> None:
+        """Step's rows into its temporary table (once for these values); `keep_as`: into that
+        table instead (a `table()` name), which the session leaves when it ends."""
         key = (step.key, tuple((name, _hashable(bound[name])) for name in step.binds))
         ref = step.spec.ref
-        if self.tables.get(ref) == key:
+        if keep_as is None and self.tables.get(ref) == key:
             return
-        if ref in self.tables:
+        if keep_as is None and ref in self.tables:
             _drop_temp_tables(self.con, [ref])
             del self.tables[ref]
         # The one piece of text put into SQL: the ref, a registry name ([a-z][a-z0-9_]*) and a version number.
-        statement = f"CREATE TEMP TABLE {table(ref)} AS\n{with_ctes(step.spec.sql, _aliases(step))}"
+        target = keep_as or table(ref)
+        sql = with_ctes(step.spec.sql, _aliases(step))
+        where = "" if step.spec is plan.spec else f" in {ref}, a query it uses"
         try:
-            self.con.execute(statement, _own_values(step.spec, bound))
+            if step.spec.numpy is None:
+                self.con.execute(f"CREATE TEMP TABLE {target} AS\n{sql}", _own_values(step.spec, bound))
+            else:  # its SQL gives the numpy step's inputs; the step gives the rows
+                inputs = self.con.execute(sql, _own_values(step.spec, bound)).fetchnumpy()
+                count, rows = numpy_steps.run(step.spec.numpy, step.spec.ref, inputs, bound)
+                numpy_steps.create_table(self.con, target, step.spec.numpy, count, rows)
         except duckdb.Error as exc:
-            where = "" if step.spec is plan.spec else f" in {ref}, a query it uses"
             raise QueryRunError(f"{plan.ref} failed{where}: {exc}") from exc
-        self.tables[ref] = key
+        if keep_as is None:
+            self.tables[ref] = key
 
     def close(self) -> None:
         _drop_temp_tables(self.con, list(self.tables))
@@ -181,6 +192,29 @@ class Session:
 def table(ref: str) -> str:
     """The temporary table that holds a dependency's rows: `temp.main."name@vN"`."""
     return f'temp.main."{ref}"'
+
+
+def kept(con, plan: Plan, bound: Mapping[str, Any]) -> str:
+    """`plan`'s rows in a temporary table that stays on `con` (for a relation that reads them
+    later: a numpy step's, which no SQL statement computes); the queries below it are dropped.
+    Named after the query and a digest of what it computes (`"config_resamples@v1#3fa0..."`), so
+    the same values reuse it and other values get their own."""
+    import hashlib
+
+    top = plan.steps[-1]
+    values = tuple((name, _hashable(bound[name])) for name in top.binds)
+    digest = hashlib.sha256(repr((top.key, values)).encode("utf-8")).hexdigest()[:16]
+    name = table(f"{plan.ref}#{digest}")  # a ref and hex digits: nothing else goes into the SQL text
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = $name", {"name": f"{plan.ref}#{digest}"}
+    ).fetchone()
+    if exists and exists[0]:
+        return name
+    with Session(con) as session:
+        for step in plan.steps[:-1]:
+            session.materialise(step, bound, plan)
+        session.materialise(top, bound, plan, keep_as=name)
+    return name
 
 
 def _aliases(step: Step) -> list[str]:

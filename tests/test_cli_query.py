@@ -100,7 +100,7 @@ def test_run_takes_params_as_strings(small_store):
     result = invoke(
         "query",
         "run",
-        "budget_lookup",
+        "budget_lookup@v3",
         "--db",
         str(small_store),
         "-p",
@@ -145,7 +145,7 @@ def test_run_markdown_and_table(small_store):
         (("query", "show", "nope@v1"), "Error: no query named 'nope'"),
         (
             ("query", "run", "prefill_stats", "-p", "datasets=okvqa"),
-            "Error: prefill_stats@v2 has no parameter 'datasets'; its parameters are: hardware, experiment, dataset, "
+            "Error: prefill_stats@v3 has no parameter 'datasets'; its parameters are: hardware, experiment, dataset, "
             "include_repeats",
         ),
         (("query", "run", "config_points", "-p", "latency_stat=p90"), "must be one of mean, p50, p95, p99"),

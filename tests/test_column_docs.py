@@ -6,12 +6,12 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 import pytest
+from old_stores import old_store
 
 from budgetdb.store import column_docs, migrations, open_store
 
 from builders import add_config_run, new_store
 from lake_support import new_lake
-from old_stores import old_store
 
 VIEWS = tuple(column_docs.VIEWS)
 

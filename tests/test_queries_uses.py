@@ -200,19 +200,20 @@ def test_packaged_closures_run_dependencies_first_and_once():
         "budget_lookup@v1",
     ]
     assert [s.ref for s in queries.closure("budget_lookup")] == [
-        "config_points@v3",
+        "config_points@v4",
         "pareto_frontier@v3",
         "frontier_summary@v3",
-        "prefill_stats@v2",
+        "prefill_stats@v3",
         "budget_range@v3",
-        "budget_lookup@v3",
+        "config_resamples@v1",
+        "budget_lookup@v4",
     ]
     assert [s.ref for s in queries.closure("frontier_summary")] == [
-        "config_points@v3",
+        "config_points@v4",
         "pareto_frontier@v3",
         "frontier_summary@v3",
     ]
-    assert [s.ref for s in queries.closure("config_points")] == ["config_points@v3"]
+    assert [s.ref for s in queries.closure("config_points")] == ["config_points@v4"]
     for top in queries.list_queries():
         order = [s.ref for s in queries.closure(top.ref)]
         assert order[-1] == top.ref and len(order) == len(set(order))
@@ -277,16 +278,23 @@ class Recorder:
 def test_each_dependency_runs_once_into_a_temp_table_named_after_its_version_then_is_dropped(store):
     con = connect(store)  # read-only, as budgetdb opens the store for queries
     recorder = Recorder(con)
-    result = queries.run(recorder, "budget_lookup", {"budgets": [160, 260]})
+    result = queries.run(recorder, "budget_lookup@v3", {"budgets": [160, 260]})
     created = [m.group(1) for s in recorder.statements if (m := re.match(r'CREATE TEMP TABLE temp\.main\."(\S+)" AS\n', s))]
-    assert created == ["config_points@v3", "pareto_frontier@v3", "frontier_summary@v3", "prefill_stats@v2", "budget_range@v3"]
+    assert created == ["config_points@v4", "pareto_frontier@v3", "frontier_summary@v3", "prefill_stats@v3", "budget_range@v3"]
     dropped = [m.group(1) for s in recorder.statements if (m := re.match(r'DROP TABLE IF EXISTS temp\.main\."(\S+)"$', s))]
     assert dropped == created[::-1]
     # the query's own SQL runs as written, with one CTE per query it reads in front of its own
-    reads = ", ".join(f'{name} AS (FROM temp.main."{name}@v3")' for name in ("config_points", "pareto_frontier", "budget_range"))
+    reads = ", ".join(
+        f'{name} AS (FROM temp.main."{ref}")'
+        for name, ref in zip(
+            ("config_points", "pareto_frontier", "budget_range"),
+            ("config_points@v4", "pareto_frontier@v3", "budget_range@v3"),
+            strict=True,
+        )
+    )
     (top,) = [s for s in recorder.statements if "budget_range AS (FROM" in s and not s.startswith("CREATE")]
     assert " ".join(top.replace(",\n", ", ").replace(f"WITH {reads},", "WITH").split()) == " ".join(result.spec.sql.split())
-    assert [s.ref for s in result.executed] == [s.ref for s in queries.closure("budget_lookup")]
+    assert [s.ref for s in result.executed] == [s.ref for s in queries.closure("budget_lookup@v3")]
     assert temp_tables(con) == []
     # okvqa: low 4/12 0.5 @ 160 ms, high 8/16 1.0 @ 260 ms; text-vqa has no frontier point (accuracy 0)
     assert [(r["budget"], r["dataset"], r["top_k"], r["slack"]) for r in result.records()] == [
@@ -346,13 +354,13 @@ def test_a_temp_table_of_the_same_name_is_refused_and_left_alone(store):
     con = connect(store)
     con.execute("CREATE TEMP TABLE config_points AS SELECT 42 AS answer")  # a bare name is not in the way
     assert queries.run(con, "pareto_frontier").rows
-    con.execute('CREATE TEMP TABLE "config_points@v3" AS SELECT 43 AS answer')
+    con.execute('CREATE TEMP TABLE "config_points@v4" AS SELECT 43 AS answer')
     with pytest.raises(
-        queries.QueryRunError, match=r"^pareto_frontier@v3 failed in config_points@v3, a query it uses: .*already exists"
+        queries.QueryRunError, match=r"^pareto_frontier@v3 failed in config_points@v4, a query it uses: .*already exists"
     ):
         queries.run(con, "pareto_frontier")
     assert con.execute("SELECT answer FROM config_points").fetchall() == [(42,)]
-    assert con.execute('SELECT answer FROM "config_points@v3"').fetchall() == [(43,)]
+    assert con.execute('SELECT answer FROM "config_points@v4"').fetchall() == [(43,)]
     con.close()
 
 

@@ -40,7 +40,8 @@ def written(store, tmp_path_factory):
 
 
 def expected_files():
-    stems = ["prefill_latency", "frontier_okvqa", "frontier_text-vqa", f"frontier_{slug(NAME)}"]
+    # with uncertainty (the default) also the lookup table's plot
+    stems = ["prefill_latency", "frontier_okvqa", "frontier_text-vqa", f"frontier_{slug(NAME)}", "lookup"]
     return sorted(f"{stem}.{ext}" for stem in stems for ext in ("png", "svg"))
 
 

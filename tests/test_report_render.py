@@ -49,14 +49,16 @@ def small_store(tmp_path_factory):
     return store_with(tmp_path_factory.mktemp("small") / "budget.duckdb", small_runs())
 
 
+# The seed's sections as they print without uncertainty (--resamples 0); test_report_uncertainty.py
+# holds what the bootstrap adds beside them.
 @pytest.fixture(scope="module")
 def small_zh(small_store):
-    return report(small_store)
+    return report(small_store, resamples=0)
 
 
 @pytest.fixture(scope="module")
 def small_en(small_store):
-    return report(small_store, lang="en")
+    return report(small_store, lang="en", resamples=0)
 
 
 def valid_prefill():
@@ -160,12 +162,12 @@ def test_footer(small_store, small_en, small_zh):
     ) in footer
     assert "- **Config points**: counted 6; left out 0" in footer
     from budgetdb import queries
-    from budgetdb.reporting import REPORT_QUERIES
+    from budgetdb.reporting import REPORT_PINS, REPORT_QUERIES
 
     # every query that ran, the queries they use included (pareto_frontier: frontier_summary's), each once,
     # in the order they first ran
     listed = re.findall(r"^  - `([^`]+)` sha256 `([0-9a-f]{64})`$", footer, re.M)
-    first_run = [spec for ref in REPORT_QUERIES.values() for spec in queries.closure(ref)]
+    first_run = [spec for ref in REPORT_QUERIES.values() for spec in queries.closure(ref, pins=REPORT_PINS)]
     assert listed == [(spec.ref, spec.sha256) for spec in dict.fromkeys(first_run)]
     assert [ref for ref, _ in listed] == [
         "store_summary@v2",
@@ -207,11 +209,12 @@ def test_user_query_folders_change_nothing_in_the_report(small_store, small_zh, 
     (team / "budget_range.v9.sql").write_text("-- name: budget_range\nnot a header\n", "utf-8")
     monkeypatch.setenv(queries.ENV, str(team))
     assert queries.get("pareto_frontier").ref == "pareto_frontier@v9"
-    assert report(small_store) == small_zh
+    assert report(small_store, resamples=0) == small_zh
+    assert report(small_store, resamples=20) == report(small_store, resamples=20, template_paths=())
 
 
 def test_same_store_and_options_give_the_same_bytes(small_store, small_zh):
-    assert report(small_store).encode() == small_zh.encode()
+    assert report(small_store, resamples=0).encode() == small_zh.encode()
 
 
 def test_filters_narrow_the_scope_and_are_recorded(small_store):
@@ -376,19 +379,20 @@ def test_data_strings_are_escaped_and_never_executed(tmp_path):
             run(NASTY, "low", 8, 16, [0.6], [150.0], [50.0], experiment="e`x|p"),
         ],
     )
-    for lang in ("zh", "en"):
-        text = report(db, lang=lang, datasets=(NASTY,), experiments=("e`x|p",))
+    # with uncertainty the lookup table has 4 more columns (and a config name in the runner-up's)
+    for lang, resamples in (("zh", 0), ("en", 0), ("zh", 50), ("en", 50)):
+        text = report(db, lang=lang, datasets=(NASTY,), experiments=("e`x|p",), resamples=resamples)
         # Jinja code in data stays literal text: executed, it would print 49 and drop the if
         escaped = r"we\|ird\*\_name\`x\` \# {{ 7\*7 }} {% if true %}IF{% endif %} \<b\>\[x\](y)"
         assert f"#### {escaped}\n" in text
         assert "experiment = ``e`x\\|p``" in text
-        text = report(db, lang=lang)
+        text = report(db, lang=lang, resamples=resamples)
         assert "we|ird" not in text and "hi|gh" not in text
         assert f"#### {escaped}\n" in text
         assert "(config: hi\\|gh\\* tier, top_k=4, blocks=12)" in text
         for line in text.split("\n"):
             if line.startswith("| ") and "ms |" in line:
-                assert len(re.findall(r"(?<!\\)\|", line)) == 7, line
+                assert len(re.findall(r"(?<!\\)\|", line)) == (11 if resamples else 7), line
         assert_clean(text)
 
 
@@ -455,8 +459,13 @@ def test_nan_from_a_query_is_missing_never_printed():
             }
         ],
         "budget_lookup": [],
+        # the uncertainty's queries (resamples > 0)
+        "frontier_stability": [{"dataset": "okvqa", "n_points": 0, "hi_accuracy": nan}],
+        "config_uncertainty": [{"dataset": "okvqa", "accuracy": nan, "acc_lo": nan, "p_frontier": nan}],
+        "measure_next": [{"dataset": "okvqa", "n": 3, "p_frontier": nan, "why": "frontier", "s_d": nan, "gpu_hours": nan}],
     }
-    for lang in ("zh", "en"):
-        text = render(f"report.{lang}.md.j2", build_context(records, [], ReportOptions(lang=lang, budgetdb_version="t")))
+    for lang, resamples in (("zh", 0), ("en", 0), ("zh", 1000), ("en", 1000)):
+        options = ReportOptions(lang=lang, budgetdb_version="t", resamples=resamples)
+        text = render(f"report.{lang}.md.j2", build_context(records, [], options))
         assert leak(text) is None, leak(text)
         assert "p5 / p25" not in text and "np.random" not in text
