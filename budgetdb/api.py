@@ -97,6 +97,7 @@ def report(
     db: Store = None,
     data_path: str | os.PathLike | None = None,
     lang: str = "zh",
+    format: str = "md",
     hardware: str | Sequence[str] = (),
     experiments: str | Sequence[str] = (),
     datasets: str | Sequence[str] = (),
@@ -115,7 +116,7 @@ def report(
     time_limit: float = 0.0,
 ) -> str:
     """The latency budget analysis as Markdown, as `budgetdb report` prints it (same options,
-    same bytes).
+    same bytes); with format="json" the recommendation as a JSON document (docs/recommendation.md).
 
     `templates`: folders searched before the packaged templates; `template`: the main
     template's file name in one of them. `plots`: also write PNG/SVG plots into this folder
@@ -125,8 +126,10 @@ def report(
     them); `seed`: their seed.
     """
     from budgetdb.queries.limits import time_limit as limited
-    from budgetdb.reporting import ReportOptions, build_report, parse_alpha
+    from budgetdb.reporting import REPORT_FORMATS, ReportOptions, ReportOptionsError, parse_alpha
 
+    if format not in REPORT_FORMATS:
+        raise ReportOptionsError(f"format must be one of {', '.join(REPORT_FORMATS)}, not {format!r}")
     options = ReportOptions(
         lang=lang,
         hardware=_strings(hardware),
@@ -146,7 +149,7 @@ def report(
         link_base=Path(link_base).absolute() if link_base is not None else None,
     )
     with _connection(db, data_path) as con, limited(con, time_limit):
-        return build_report(con, options)
+        return REPORT_FORMATS[format](con, options)
 
 
 def _catalog(folders: Folders) -> _queries.Catalog:

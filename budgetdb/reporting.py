@@ -8,32 +8,11 @@ Latencies of two GPUs are never pooled: every query partitions by hardware, and 
 one hardware is in scope the report holds one analysis per hardware (`analyses`), its headings
 and configs naming the hardware.
 
-The context the templates see (numbers raw; the templates format them):
-
-    lang, scope {hardware, experiments, datasets, filtered, latency_stage, latency_stat,
-                 step, coarse_step, num, in_scope {hardware, experiments, datasets}}, alpha {lo, hi}
-    analyses         one per hardware in scope (one, hardware None, when there is at most one):
-                     {hardware, sources, prefill, prefill_range, decode, datasets, frontier_count,
-                      aggregate, budget, lookup, plots}
-    footer           store, last ingest, files/samples/points counted and excluded, repeats, queries
-    ...and the first analysis' keys at the top level, for templates written for one:
-    sources          roots of the files in scope
-    prefill          prefill_stats row + long_tail; n == 0 when nothing is valid
-    prefill_range    {lower, upper, safe_upper} or None
-    decode           {n, mean, median, p95, output_tokens_mean, per_token_mean} or None
-    datasets         [{name, display, n_points, frontier {n_points, hi, lo} or None, notes, plot}]
-    frontier_count   datasets with a frontier
-    aggregate        budget_range's cross-dataset figures or None
-    budget           {lower, upper, values, items [{value, role}], item_width, num} or None
-    lookup           [{budget, dataset, display, point or None, slack, extra}]
-    plots            {prefill} or None
-    measure_next     (with uncertainty) budgetdb.uncertainty.measure_next's dict, else None
-
+The context the templates see is documented key by key in docs/templates.md (a test holds the
+two together); `report --format json` projects it into the document of docs/recommendation.md.
 With `resamples` > 0 (the default) the report runs UNCERTAIN_QUERIES instead of REPORT_QUERIES
-and adds, beside the seed's figures: `uncertainty` {resamples, seed} at the top; per analysis
-`prefill.intervals`, each dataset's `stability`, each lookup row's `extra`
-(budgetdb.uncertainty.lookup_row) and `measure_next`. With 0 they are None and the report is the
-one REPORT_QUERIES gave before uncertainty existed, byte for byte.
+and adds the uncertainty beside the seed's figures; with 0 those keys are None and the report is
+the one REPORT_QUERIES gave before uncertainty existed, byte for byte.
 """
 
 from __future__ import annotations
@@ -147,36 +126,51 @@ def build_report(con, options: ReportOptions) -> str:
 
     The filters are checked against the store first (budgetdb.scope): a value that matches
     nothing is a ScopeError naming the values there are."""
-    chosen = scope.resolve(con, options.hardware or (), options.experiments, options.datasets)
-    options = dataclasses.replace(options, hardware=chosen.hardware, experiments=chosen.experiments, datasets=chosen.datasets)
-    params = query_params(options)
-    pins = UNCERTAIN_PINS if options.uncertain else REPORT_PINS
-    records, used = run_queries(con, UNCERTAIN_QUERIES if options.uncertain else REPORT_QUERIES, params, pins)
-    plots = None
-    if options.plots_dir is not None:
+    if options.plots_dir is None:
+        context, _ = report_context(con, options, {})
+    else:
         from budgetdb import plots as plotting
 
         plotting.require_matplotlib()
-        plot_records, plot_used = run_queries(con, PLOT_QUERIES, params, pins)
-        records.update(plot_records)
-        used += plot_used
-        context = build_context(records, used, options)
-        plots = plotting.write_plots(context, records, options)
-    context = build_context(records, used, options, plots=plots)
+        context, records = report_context(con, options, PLOT_QUERIES)
+        link_plots(context, plotting.write_plots(context, records, options))
     name = options.template or template_name(options.lang)
     return render(name, context, options.template_paths)
+
+
+def build_recommendation(con, options: ReportOptions) -> str:
+    """`report --format json`: the report's figures and every frontier point as a JSON document
+    (budgetdb.recommendation; docs/recommendation.md)."""
+    from budgetdb import recommendation
+
+    if options.plots_dir is not None or options.template is not None or options.template_paths:
+        raise ReportOptionsError("--plots and --template shape the Markdown report; the JSON format takes neither")
+    context, _ = report_context(con, options, {"pareto_frontier": PLOT_QUERIES["pareto_frontier"]})
+    return recommendation.dumps(context)
+
+
+REPORT_FORMATS = {"md": build_report, "json": build_recommendation}
+
+
+def report_context(con, options: ReportOptions, more: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, list[dict]]]:
+    """The context of the report in `options`' scope (checked against the store first), and the
+    records of the queries that made it: the report's own and `more` ({key: pinned ref})."""
+    chosen = scope.resolve(con, options.hardware or (), options.experiments, options.datasets)
+    options = dataclasses.replace(options, hardware=chosen.hardware, experiments=chosen.experiments, datasets=chosen.datasets)
+    pins = UNCERTAIN_PINS if options.uncertain else REPORT_PINS
+    refs = {**(UNCERTAIN_QUERIES if options.uncertain else REPORT_QUERIES), **more}
+    records, used = run_queries(con, refs, query_params(options), pins)
+    return build_context(records, used, options), records
 
 
 # -- the context ----------------------------------------------------------------------------------
 
 
 def build_context(
-    records: Mapping[str, Sequence[Mapping[str, Any]]],
-    used: Sequence[UsedQuery],
-    options: ReportOptions,
-    plots: Mapping[str, Any] | None = None,
+    records: Mapping[str, Sequence[Mapping[str, Any]]], used: Sequence[UsedQuery], options: ReportOptions
 ) -> dict[str, Any]:
-    """The template context from the query records (plain dicts, as `QueryResult.records()`)."""
+    """The template context from the query records (plain dicts, as `QueryResult.records()`);
+    its plot links are None until `link_plots` adds the written plots' links."""
     summary = _one(records["store_summary"])
     in_scope = {
         "hardware": list(summary.get("hardware_in_scope") or []),
@@ -203,14 +197,13 @@ def build_context(
             _analysis(
                 {key: [r for r in rows if r.get("hardware") == hw] for key, rows in records.items()},
                 options,
-                (plots or {}).get(hw),
                 hw,
                 [r["root"] for r in roots if r["hardware"] == hw],
             )
             for hw in in_scope["hardware"]
         ]
     else:
-        analyses = [_analysis(records, options, plots, None, list(summary.get("roots") or []))]
+        analyses = [_analysis(records, options, None, list(summary.get("roots") or []))]
     return {
         "lang": options.lang,
         "scope": scope_,
@@ -222,11 +215,11 @@ def build_context(
     }
 
 
-def _analysis(records, options: ReportOptions, plots, hardware: str | None, sources: list[str]) -> dict[str, Any]:
+def _analysis(records, options: ReportOptions, hardware: str | None, sources: list[str]) -> dict[str, Any]:
     """One hardware's figures (all of them when the scope holds one hardware)."""
     prefill = _prefill(_one(records["prefill_stats"]))
     budget_row = _one(records["budget_range"])
-    datasets = _datasets(records, options, plots)
+    datasets = _datasets(records, options)
     aggregate = _aggregate(budget_row)
     measured = None
     if options.uncertain:
@@ -249,9 +242,20 @@ def _analysis(records, options: ReportOptions, plots, hardware: str | None, sour
         # the reasons compare the bounds with the aggregate: no budget without it
         "budget": _budget(budget_row, options) if aggregate is not None else None,
         "lookup": _lookup(records["budget_lookup"], records["config_points"] if options.uncertain else None),
-        "plots": {"prefill": plots.get("prefill"), "lookup": plots.get("lookup")} if plots else None,
+        "plots": None,  # link_plots
         "measure_next": measured,
     }
+
+
+def link_plots(context: dict[str, Any], plots: Mapping[str, Any]) -> None:
+    """Put the links `plots.write_plots` returned where the templates look for them."""
+    analyses = context["analyses"]
+    for analysis in analyses:
+        links = plots[analysis["hardware"]] if len(analyses) > 1 else plots
+        analysis["plots"] = {"prefill": links.get("prefill"), "lookup": links.get("lookup")}
+        for dataset in analysis["datasets"]:
+            dataset["plot"] = links.get("datasets", {}).get(dataset["name"])
+    context["plots"] = analyses[0]["plots"]  # the first analysis' keys are at the top level too
 
 
 def _one(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -310,6 +314,11 @@ def _point(row: Mapping[str, Any], prefix: str) -> dict[str, Any]:
     }
 
 
+def _frontier_point(row: Mapping[str, Any]) -> dict[str, Any]:
+    keys = ("experiment", "tier", "variant", "top_k", "num_active_blocks", "n", "accuracy", "latency", "latency_source")
+    return {**{k: _value(row.get(k)) for k in keys}, "config_run_id": row.get("config_run_id")}
+
+
 def _frontier(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if not row or not row.get("n_points"):
         return None
@@ -328,11 +337,10 @@ def _from_summary(row: Mapping[str, Any]) -> bool:
     return row.get("latency_source") == "summary"
 
 
-def _datasets(records, options: ReportOptions, plots) -> list[dict[str, Any]]:
+def _datasets(records, options: ReportOptions) -> list[dict[str, Any]]:
     points = records["config_points"]
     frontiers = {row["dataset"]: row for row in records["frontier_summary"]}
     names = dataset_order([row["dataset"] for row in points] + list(frontiers) + list(options.datasets))
-    plot_links = (plots or {}).get("datasets", {})
     out = []
     for name in names:
         mine = [row for row in points if row["dataset"] == name]
@@ -351,7 +359,11 @@ def _datasets(records, options: ReportOptions, plots) -> list[dict[str, Any]]:
                 "n_points": len(mine),
                 "frontier": frontier,
                 "notes": notes,
-                "plot": plot_links.get(name),
+                "plot": None,  # link_plots
+                # every frontier point, sorted by latency, when pareto_frontier ran (--plots, --format json)
+                "frontier_points": [_frontier_point(r) for r in records["pareto_frontier"] if r["dataset"] == name]
+                if "pareto_frontier" in records
+                else None,
                 "stability": None,  # with uncertainty: budgetdb.uncertainty.stability's entry
             }
         )
@@ -363,7 +375,12 @@ def _aggregate(row: Mapping[str, Any]) -> dict[str, Any] | None:
     values = {k: _value(row.get(k)) for k in keys}
     if not _present(*values.values()) or row.get("min_dataset") is None or row.get("max_dataset") is None:
         return None
-    values.update(min_display=display_name(row["min_dataset"]), max_display=display_name(row["max_dataset"]))
+    values.update(
+        min_dataset=row["min_dataset"],
+        max_dataset=row["max_dataset"],
+        min_display=display_name(row["min_dataset"]),
+        max_display=display_name(row["max_dataset"]),
+    )
     return values
 
 
@@ -392,6 +409,7 @@ def _budget(row: Mapping[str, Any], options: ReportOptions) -> dict[str, Any] | 
         "lower": lower,
         "upper": upper,
         "amounts": values,
+        "linspace": [_value(v) for v in (row.get("linspace") or [])],
         "entries": [{"value": v, "role": r} for v, r in zip(values, budget_roles(len(values)), strict=True)],
         # the seed aligns the comments: `170,   # ...`
         "item_width": max(len(num(v)) + 1 for v in values) + 3,

@@ -13,7 +13,16 @@ from budgetdb.queries.limits import TIME_LIMIT
 
 from .files import refuse_store, store_paths, write_text
 from .limits import TimeLimitOption, stopping
-from .options import DataPathOption, DatasetFilter, DbOption, ExperimentFilter, HardwareFilter, WaitOption
+from .options import (
+    DataPathOption,
+    DatasetFilter,
+    DbOption,
+    ExperimentFilter,
+    HardwareFilter,
+    LatencyStageOption,
+    LatencyStatOption,
+    WaitOption,
+)
 from .output import write
 from .pandas_guard import pandas_unloaded
 
@@ -23,23 +32,25 @@ class Lang(StrEnum):
     en = "en"
 
 
-class LatencyStage(StrEnum):
-    T_total = "T_total"
-    T_LLM_prefill = "T_LLM_prefill"
-    vision_prefill = "vision_prefill"
-
-
-class LatencyStat(StrEnum):
-    mean = "mean"
-    p50 = "p50"
-    p95 = "p95"
-    p99 = "p99"
+class ReportFormat(StrEnum):
+    md = "md"
+    json = "json"
 
 
 def report(
     db: DbOption = None,
     data_path: DataPathOption = None,
     lang: Annotated[Lang, typer.Option("--lang", help="Report language: zh (the seed's) or en.")] = Lang.zh,
+    format: Annotated[
+        ReportFormat,
+        typer.Option(
+            "--format",
+            "-F",
+            help="md: the analysis as Markdown. json: the recommendation as data for a training script (prefill "
+            "statistics, every dataset's frontier, the budget range, list and linspace, the lookup; schema in "
+            "docs/recommendation.md).",
+        ),
+    ] = ReportFormat.md,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -55,15 +66,8 @@ def report(
     hardware: HardwareFilter = None,
     experiment: ExperimentFilter = None,
     dataset: DatasetFilter = None,
-    latency_stage: Annotated[
-        LatencyStage,
-        typer.Option(
-            "--latency-stage", help="Point latency: T_total, T_LLM_prefill, or vision_prefill (T_vision_total + T_LLM_prefill)."
-        ),
-    ] = LatencyStage.T_total,
-    latency_stat: Annotated[
-        LatencyStat, typer.Option("--latency-stat", help="Which statistic of the point latency per config run.")
-    ] = LatencyStat.mean,
+    latency_stage: LatencyStageOption = "T_total",
+    latency_stat: LatencyStatOption = "mean",
     step: Annotated[
         float, typer.Option("--step", metavar="MS", help="Budget bounds are rounded up to a multiple of this (ms).")
     ] = 10.0,
@@ -128,9 +132,10 @@ def report(
     With several hardware in scope, one analysis per hardware (latencies of two GPUs are never
     pooled). A filter value that matches nothing in the store is an error naming the values there are.
 
-    Example: budgetdb report --lang en --plots plots -o budget.md
+    Examples: budgetdb report --lang en --plots plots -o budget.md;
+    budgetdb report --format json -o budget.json (for a training script)
     """
-    from budgetdb.reporting import ReportOptions, build_report, parse_alpha
+    from budgetdb.reporting import REPORT_FORMATS, ReportOptions, parse_alpha
     from budgetdb.scope import experiment_value
     from budgetdb.store import opened
 
@@ -147,8 +152,8 @@ def report(
         hardware=tuple(hardware or ()),
         experiments=tuple(experiment_value(e) for e in experiment or ()),
         datasets=tuple(dataset or ()),
-        latency_stage=latency_stage.value,
-        latency_stat=latency_stat.value,
+        latency_stage=latency_stage,
+        latency_stat=latency_stat,
         step=step,
         coarse_step=coarse_step,
         num=num,
@@ -164,7 +169,7 @@ def report(
     with pandas_unloaded():
         with opened(db, read_only=True, wait=wait, data_path=data_path) as con:
             with stopping(con, time_limit):
-                text = build_report(con, options)
+                text = REPORT_FORMATS[format.value](con, options)
     if out is None:
         write(text)
     else:
