@@ -7,8 +7,10 @@ No autoescape (this is Markdown, not HTML): data strings go through the `md`/`co
 
 from __future__ import annotations
 
+import functools
+import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +28,24 @@ class TemplateError(BudgetdbError):
     """A template could not be found, parsed or rendered."""
 
 
+class ContextEnvironment(jinja2.Environment):
+    """`x.name` on a context object is its key `name` and nothing else: `budget.values` is an
+    error naming the keys there are, not the dict's `values` method."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, Mapping):
+            if attribute in obj:
+                return obj[attribute]
+            keys = ", ".join(map(str, obj)) or "none"
+            hint = f"no key {attribute!r} here; the keys are: {keys} (docs/templates.md)"
+            return self.undefined(hint=hint, obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
 def environment(template_paths: Iterable[str | os.PathLike] = ()) -> jinja2.Environment:
     """A Jinja environment: user directories first, then the packaged templates."""
     search = [str(Path(p)) for p in template_paths] + [str(PACKAGE_DIR)]
-    env = jinja2.Environment(
+    env = ContextEnvironment(
         loader=jinja2.FileSystemLoader(search),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
@@ -38,8 +54,32 @@ def environment(template_paths: Iterable[str | os.PathLike] = ()) -> jinja2.Envi
         lstrip_blocks=True,
         finalize=finalize,
     )
-    env.filters.update(FILTERS)
+    env.filters.update({name: _strict(function) for name, function in FILTERS.items()})
+    env.policies["json.dumps_function"] = _dumps
     return env
+
+
+def _strict(function: Any) -> Callable[..., Any]:
+    """A filter given an undefined value fails as `{{ }}` does, naming the missing key."""
+
+    @functools.wraps(function)
+    def checked(value: Any, *args: Any) -> Any:
+        if isinstance(value, jinja2.Undefined):
+            value._fail_with_undefined_error()
+        return function(value, *args)
+
+    return checked
+
+
+def _dumps(value: Any, **kwargs: Any) -> str:
+    """`tojson` that fails on an undefined value as `{{ }}` does, instead of 'not JSON serializable'."""
+
+    def strict(obj: Any) -> Any:
+        if isinstance(obj, jinja2.Undefined):
+            obj._fail_with_undefined_error()
+        raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+    return json.dumps(value, default=strict, **kwargs)
 
 
 def template_name(lang: str) -> str:
@@ -61,10 +101,22 @@ def render(name: str, context: Mapping[str, Any], template_paths: Iterable[str |
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"{exc.filename or exc.name}:{exc.lineno}: {exc.message}") from exc
     except jinja2.UndefinedError as exc:
-        raise TemplateError(f"template {name}: {exc.message}") from exc
+        raise TemplateError(f"{_where(exc, name)}: {exc.message}") from exc
     except MissingValueError as exc:
-        raise TemplateError(f"template {name}: {exc}") from exc
+        raise TemplateError(f"{_where(exc, name)}: {exc}") from exc
     except UnicodeDecodeError as exc:
         raise TemplateError(f"a template of {name} (searched in {where}) is not UTF-8 text: {exc.reason}") from exc
     except Exception as exc:  # an error the template's own code raised: {{ 1/0 }}
-        raise TemplateError(f"template {name} failed: {type(exc).__name__}: {exc}") from exc
+        raise TemplateError(f"{_where(exc, name)} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _where(exc: BaseException, name: str) -> str:
+    """`template FILE:LINE` of the template line that raised (the innermost, in a partial too)."""
+    found = f"template {name}"
+    trace = exc.__traceback__
+    while trace is not None:
+        filename = trace.tb_frame.f_code.co_filename
+        if filename.endswith(".j2"):
+            found = f"template {filename}:{trace.tb_lineno}"
+        trace = trace.tb_next
+    return found
