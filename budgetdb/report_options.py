@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from budgetdb import __version__
 from budgetdb.errors import BudgetdbError
-from budgetdb.queries import ranges
-from budgetdb.templates import template_name
+from budgetdb.queries import ranges, registry
 
 MAX_RESAMPLES = 20_000  # config_resamples' range
 MAX_SEED = 2**31 - 1
-LATENCY_STAGES = ("T_total", "T_LLM_prefill", "vision_prefill")
-LATENCY_STATS = ("mean", "p50", "p95", "p99")
+# the query whose header declares the latency choices (every version the report pins declares the
+# same: tests/test_report_options.py); one file is parsed, not the catalog, to keep start-up fast
+LATENCY_QUERY = "config_points.v4.sql"
+
+
+def _choices(param: str) -> tuple[str, ...]:
+    text = resources.files("budgetdb.queries").joinpath(LATENCY_QUERY).read_text("utf-8")
+    found = next(p for p in registry.parse(LATENCY_QUERY, text).params if p.name == param)
+    return tuple(found.choices or ())
+
+
+LATENCY_STAGES = _choices("latency_stage")
+LATENCY_STATS = _choices("latency_stat")
 
 
 class ReportOptionsError(BudgetdbError):
@@ -55,6 +66,8 @@ class ReportOptions:
         object.__setattr__(self, "hardware", tuple(hardware))
         object.__setattr__(self, "experiments", tuple(self.experiments))
         object.__setattr__(self, "datasets", tuple(self.datasets))
+        from budgetdb.templates import template_name  # here: the CLI imports this module to build its options
+
         template_name(self.lang)
         if self.latency_stage not in LATENCY_STAGES:
             raise ReportOptionsError(f"unknown latency stage {self.latency_stage!r}; use one of: {', '.join(LATENCY_STAGES)}")

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from budgetdb.report_options import LATENCY_STAGES, LATENCY_STATS
+
 # No envvar= on these two: the store's location falls back to $BUDGETDB_DB / $BUDGETDB_DATA_PATH
 # in budgetdb.store.locate, after the command's option and then the root's (`budgetdb --db X report`),
 # which the root passes down as the commands' default (app.py).
@@ -98,4 +100,30 @@ DatasetFilter = Annotated[
         help="Only this dataset (e.g. text-vqa; the harness's text_vqa matches too); repeat for several. Default: all.",
         show_default=False,
     ),
+]
+
+
+def _one_of(choices: tuple[str, ...]) -> dict:
+    """Option settings for a choice among `choices` (derived from a query header, so no Enum)."""
+
+    def check(value: str) -> str:
+        if value not in choices:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(choices)}")
+        return value
+
+    return {"metavar": "[" + "|".join(choices) + "]", "callback": check, "autocompletion": lambda: list(choices)}
+
+
+LatencyStageOption = Annotated[
+    str,
+    typer.Option(
+        "--latency-stage",
+        help="Which latency of a sample is the point latency (vision_prefill = T_vision_total + T_LLM_prefill).",
+        **_one_of(LATENCY_STAGES),
+    ),
+]
+
+LatencyStatOption = Annotated[
+    str,
+    typer.Option("--latency-stat", help="Which statistic of the point latency per config run.", **_one_of(LATENCY_STATS)),
 ]
