@@ -196,6 +196,23 @@ def test_the_report_pins_every_query_it_runs_dependencies_included():
             assert f"v{spec.version}" == pinned.get(spec.name), f"{ref} runs {spec.ref}: pin it in REPORT_QUERIES"
 
 
+def test_the_latency_choices_are_those_every_report_query_declares():
+    """The CLI's and the options' choices come from one header; every version the report pins
+    that takes the latency parameters declares the same ones."""
+    from budgetdb import queries
+    from budgetdb.report_options import LATENCY_STAGES, LATENCY_STATS
+    from budgetdb.reporting import REPORT_PINS, UNCERTAIN_PINS
+
+    declaring = 0
+    for ref in dict.fromkeys([*REPORT_PINS, *UNCERTAIN_PINS]):
+        params = {p.name: p for p in queries.get(ref).params}
+        for name, choices in (("latency_stage", LATENCY_STAGES), ("latency_stat", LATENCY_STATS)):
+            if name in params:
+                declaring += 1
+                assert params[name].choices == choices, ref
+    assert declaring >= 4 and LATENCY_STAGES[0] == "T_total" and "p95" in LATENCY_STATS
+
+
 def test_user_query_folders_change_nothing_in_the_report(small_store, small_zh, tmp_path, monkeypatch):
     """A newer config_points, a pareto_frontier whose uses are unpinned, and a broken file, all in
     $BUDGETDB_QUERIES: the report runs its pinned packaged queries, the same bytes."""
