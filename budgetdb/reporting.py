@@ -22,7 +22,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import budgetdb.queries as queries
 from budgetdb import scope
@@ -36,6 +36,9 @@ from budgetdb.report_options import (  # noqa: F401  (re-exported: the report's 
 )
 from budgetdb.templates import render, template_name
 from budgetdb.templates.formatting import dataset_order, display_name, num
+
+if TYPE_CHECKING:
+    import duckdb
 
 # Pinned versions: a new query version changes a report only when it is pinned here.
 REPORT_QUERIES = {
@@ -102,7 +105,7 @@ def query_params(options: ReportOptions) -> dict[str, Any]:
 
 
 def run_queries(
-    con, refs: Mapping[str, str], params: Mapping[str, Any], pins: tuple[str, ...] = REPORT_PINS
+    con: duckdb.DuckDBPyConnection, refs: Mapping[str, str], params: Mapping[str, Any], pins: tuple[str, ...] = REPORT_PINS
 ) -> tuple[dict[str, list[dict]], list[UsedQuery]]:
     records: dict[str, list[dict]] = {}
     used: list[UsedQuery] = []
@@ -121,7 +124,7 @@ def run_queries(
     return records, used
 
 
-def build_report(con, options: ReportOptions) -> str:
+def build_report(con: duckdb.DuckDBPyConnection, options: ReportOptions) -> str:
     """The report as Markdown text; writes the plots too when `options.plots_dir` is set.
 
     The filters are checked against the store first (budgetdb.scope): a value that matches
@@ -138,7 +141,7 @@ def build_report(con, options: ReportOptions) -> str:
     return render(name, context, options.template_paths)
 
 
-def build_recommendation(con, options: ReportOptions) -> str:
+def build_recommendation(con: duckdb.DuckDBPyConnection, options: ReportOptions) -> str:
     """`report --format json`: the report's figures and every frontier point as a JSON document
     (budgetdb.recommendation; docs/recommendation.md)."""
     from budgetdb import recommendation
@@ -152,7 +155,9 @@ def build_recommendation(con, options: ReportOptions) -> str:
 REPORT_FORMATS = {"md": build_report, "json": build_recommendation}
 
 
-def report_context(con, options: ReportOptions, more: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, list[dict]]]:
+def report_context(
+    con: duckdb.DuckDBPyConnection, options: ReportOptions, more: Mapping[str, str]
+) -> tuple[dict[str, Any], dict[str, list[dict]]]:
     """The context of the report in `options`' scope (checked against the store first), and the
     records of the queries that made it: the report's own and `more` ({key: pinned ref})."""
     chosen = scope.resolve(con, options.hardware or (), options.experiments, options.datasets)

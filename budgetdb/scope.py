@@ -18,8 +18,12 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from budgetdb.errors import BudgetdbError
+
+if TYPE_CHECKING:
+    import duckdb
 
 FILTERS = ("hardware", "experiment", "dataset")  # the query parameters (VARCHAR[]) checked here
 ROOT_EXPERIMENT = "."  # how the command line spells the experiment '' (dataset folders right under the root)
@@ -65,7 +69,9 @@ def experiment_label(value: str) -> str:
     return value if value else ROOT_EXPERIMENT
 
 
-def resolve(con, hardware: Iterable[str] = (), experiment: Iterable[str] = (), dataset: Iterable[str] = ()) -> Scope:
+def resolve(
+    con: duckdb.DuckDBPyConnection, hardware: Iterable[str] = (), experiment: Iterable[str] = (), dataset: Iterable[str] = ()
+) -> Scope:
     """The filters as stored values, each checked against the store (ScopeError if one matches nothing)."""
     rows = con.execute(_VALUES).fetchall()
     chosen = Scope(

@@ -7,11 +7,14 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from budgetdb.queries.limits import MAX_ROWS, STUCK_AFTER, TIME_LIMIT, time_limit
+
+if TYPE_CHECKING:
+    import duckdb
 
 MaxRowsOption = Annotated[
     int | None,
@@ -21,7 +24,7 @@ TimeLimitOption = Annotated[float, typer.Option(TIME_LIMIT.option, min=0, metava
 
 
 @contextmanager
-def stopping(con, seconds: float) -> Iterator[None]:
+def stopping(con: duckdb.DuckDBPyConnection, seconds: float) -> Iterator[None]:
     """budgetdb.queries.limits.time_limit; and when a query does not stop after it (a read that
     blocks forever: a FIFO, a dead mount), the process ends with one line and exit code 1."""
     with time_limit(con, seconds, on_stuck=lambda: _give_up(seconds)):

@@ -37,7 +37,7 @@ class SqlResult:
 
 
 def sql(
-    con,
+    con: duckdb.DuckDBPyConnection,
     text: str,
     *,
     max_rows: int = limits.MAX_ROWS.default,
@@ -59,7 +59,7 @@ def sql(
     return SqlResult(result.names, rows, truncated, [c.source_type for c in result.columns])
 
 
-def run(con, text: str, *, as_text: bool = True) -> fetch.Rows:
+def run(con: duckdb.DuckDBPyConnection, text: str, *, as_text: bool = True) -> fetch.Rows:
     """Check every statement of `text`, start each in turn, and return the last one's rows, to
     be fetched in batches. The earlier statements' rows are never fetched: DuckDB streams
     results, so each runs only as far as it must to start (its SQL errors show; a `setseed`
@@ -102,7 +102,7 @@ class Statement:
         return self.text if self.pivot else self.parsed
 
 
-def check(con, text: str) -> list[Statement]:
+def check(con: duckdb.DuckDBPyConnection, text: str) -> list[Statement]:
     """Every statement of `text`, once each is known to only read; else ReadOnlyError (or
     QueryRunError for SQL that does not parse)."""
     _parse(con, text)  # the whole text first: DuckDB's message points into it
@@ -123,7 +123,7 @@ def check(con, text: str) -> list[Statement]:
     return checked
 
 
-def _parse(con, text: str) -> list:
+def _parse(con: duckdb.DuckDBPyConnection, text: str) -> list:
     try:
         return con.extract_statements(text)
     except duckdb.Error as exc:
@@ -223,7 +223,7 @@ def _calls(text: str) -> list[str]:
     return called
 
 
-def _reading(con, text: str, parsed, where: str) -> Statement:
+def _reading(con: duckdb.DuckDBPyConnection, text: str, parsed, where: str) -> Statement:
     """`parsed` as a Statement to run, or ReadOnlyError."""
     for name in _calls(text):
         if name in _STATE_FUNCTIONS:
@@ -261,7 +261,7 @@ def _name(parsed) -> str:
     return parsed.type.name.replace("_", " ")
 
 
-def _explained(con, text: str):
+def _explained(con: duckdb.DuckDBPyConnection, text: str):
     """(text, parsed) of the statement an EXPLAIN explains: the first tail of its text, after the
     EXPLAIN keyword and its options, that DuckDB parses as exactly one statement (None if none)."""
     tokens = [position for position, _ in _tokens(text)]

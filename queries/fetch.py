@@ -101,7 +101,7 @@ class Rows:
 
 
 def rows(
-    con,
+    con: duckdb.DuckDBPyConnection,
     sql,
     params: Mapping[str, Any] | None = None,
     *,

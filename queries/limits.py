@@ -10,9 +10,12 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .registry import QueryError
+
+if TYPE_CHECKING:
+    import duckdb
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,9 @@ def timeout_message(seconds: float, option: str = TIME_LIMIT.option) -> str:
 
 
 @contextmanager
-def time_limit(con, seconds: float | None, *, on_stuck: Callable[[], None] | None = None) -> Iterator[None]:
+def time_limit(
+    con: duckdb.DuckDBPyConnection, seconds: float | None, *, on_stuck: Callable[[], None] | None = None
+) -> Iterator[None]:
     """Interrupt `con`'s query once the block has run `seconds` (None or 0: never); the
     interrupted query raises QueryTimeoutError, also when wrapped in another error.
 

@@ -23,9 +23,12 @@ import hashlib
 import re
 import types
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .registry import STEP_FILE, NumpyStep, QueryDefinitionError, QueryRunError, QuerySpec
+
+if TYPE_CHECKING:
+    import duckdb
 
 COLUMN_TYPES = ("BIGINT", "INTEGER", "DOUBLE")
 ALLOWED_IMPORTS = ("__future__", "math", "typing", "numpy")
@@ -111,7 +114,7 @@ def run(step: NumpyStep, ref: str, inputs: Mapping[str, Any], params: Mapping[st
     return count, texts
 
 
-def create_table(con, table: str, step: NumpyStep, count: int, rows: Mapping[str, str]) -> None:
+def create_table(con: duckdb.DuckDBPyConnection, table: str, step: NumpyStep, count: int, rows: Mapping[str, str]) -> None:
     """CREATE TEMP TABLE `table` (a runner.table() name) holding the step's rows.
 
     Each column is bound as one text: binding a Python list costs a pandas import (DuckDB checks

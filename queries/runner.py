@@ -148,7 +148,7 @@ def run(
 class Session:
     """Query results kept as temporary tables (one per query version) for the length of a `with` block."""
 
-    def __init__(self, con):
+    def __init__(self, con: duckdb.DuckDBPyConnection):
         self.con = con
         self.tables: dict[str, tuple] = {}  # table name (a ref) -> what it holds: (step key, values)
 
@@ -194,7 +194,7 @@ def table(ref: str) -> str:
     return f'temp.main."{ref}"'
 
 
-def kept(con, plan: Plan, bound: Mapping[str, Any]) -> str:
+def kept(con: duckdb.DuckDBPyConnection, plan: Plan, bound: Mapping[str, Any]) -> str:
     """`plan`'s rows in a temporary table that stays on `con` (for a relation that reads them
     later: a numpy step's, which no SQL statement computes); the queries below it are dropped.
     Named after the query and a digest of what it computes (`"config_resamples@v1#3fa0..."`), so
@@ -226,7 +226,9 @@ def _hashable(value):
     return tuple(value) if isinstance(value, list) else value
 
 
-def _fetch(con, plan: Plan, bound, sql: str, values, max_rows: int = 0, as_text: bool = False) -> QueryResult:
+def _fetch(
+    con: duckdb.DuckDBPyConnection, plan: Plan, bound, sql: str, values, max_rows: int = 0, as_text: bool = False
+) -> QueryResult:
     try:
         found = fetch.rows(con, sql, values, as_text=as_text)
         rows, truncated = found.take(max_rows)
@@ -248,7 +250,7 @@ def _own_values(spec: QuerySpec, bound: Mapping[str, Any]) -> dict[str, Any]:
     return {name: bound[name] for name in sql_params(spec)}
 
 
-def _drop_temp_tables(con, refs: list[str]) -> None:
+def _drop_temp_tables(con: duckdb.DuckDBPyConnection, refs: list[str]) -> None:
     for ref in reversed(refs):
         try:
             con.execute(f"DROP TABLE IF EXISTS {table(ref)}")
