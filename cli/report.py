@@ -132,8 +132,9 @@ def report(
     With several hardware in scope, one analysis per hardware (latencies of two GPUs are never
     pooled). A filter value that matches nothing in the store is an error naming the values there are.
 
-    Examples: budgetdb report --lang en --plots plots -o budget.md;
-    budgetdb report --format json -o budget.json (for a training script)
+    Example: budgetdb report --lang en --plots plots -o budget.md
+
+    Example: budgetdb report --format json -o budget.json (the recommendation, for a training script)
     """
     from budgetdb.reporting import REPORT_FORMATS, ReportOptions, parse_alpha
     from budgetdb.scope import experiment_value

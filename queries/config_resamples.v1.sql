@@ -7,7 +7,8 @@
 --   dataset sees the same resample (paired), and the same store and options the same weights.
 --   accuracy or latency is NULL in a resample that weighs all of the run's values 0; `n` is the
 --   run's samples with a valid latency. Padding repeats count once (unless include_repeats); a
---   sample without an example_id is keyed by its position in its file. This SQL selects the
+--   sample without an example_id is keyed by its position in its file; an infinite accuracy (stored
+--   as written) is missing here, as NaN is (its config's mean in config_points is infinite). This SQL selects the
 --   samples; the numpy step config_resamples.v1.py (its own sha256) computes the rows, exactly
 --   (integer sums): the same bits in every run.
 -- param: resamples INTEGER BETWEEN 0 AND 20000 = 1000 -- bootstrap resamples (0: none, no rows)
@@ -37,7 +38,7 @@ SELECT
     r.grp,
     s.config_run_id,
     coalesce(s.example_id, -1 - s.ordinal) AS example,
-    coalesce(CASE WHEN isnan(s.accuracy) THEN NULL ELSE s.accuracy END, CAST('NaN' AS DOUBLE)) AS accuracy,
+    coalesce(CASE WHEN isfinite(s.accuracy) THEN s.accuracy END, CAST('NaN' AS DOUBLE)) AS accuracy,
     coalesce(
         CASE a.latency_stage
             WHEN 'T_total' THEN s.T_total

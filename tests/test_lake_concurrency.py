@@ -87,9 +87,12 @@ def test_writers_on_every_node_and_twice_on_one_all_land_once_and_a_killed_one_l
     # one writer per node, a second one on the first node, and a victim on the last node
     writers = [start(root) for root in roots[:3]] + [start(roots[0])]
     victim = start(roots[3])
+    seen = []
     for line in victim.stderr:  # progress lines: kill it once it committed some configurations
+        seen.append(line)
         if line.startswith("writing:"):
             break
+    assert victim.poll() is None, f"the victim ended ({victim.returncode}) before it wrote: {''.join(seen)[-1500:]}"
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     victim.stdout.close(), victim.stderr.close()

@@ -158,7 +158,9 @@ def test_a_broken_user_template_is_a_one_line_error(db, tmp_path):
     (tmp_path / "_footer.md.j2").write_text("{{ footer.no_such_key }}", encoding="utf-8")
     result = invoke("report", "--db", str(db), "--template", str(tmp_path))
     assert result.exit_code == 1
-    assert result.stderr.startswith("Error: template report.zh.md.j2:") and "no_such_key" in result.stderr
+    # the line names the partial that failed, and its line
+    assert result.stderr.startswith("Error: template ") and "_footer.md.j2:1: " in result.stderr
+    assert "no key 'no_such_key' here" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
 def test_help_documents_every_option():
