@@ -34,6 +34,7 @@ from .duckdb_messages import (
     is_other_open_mode,
     lock_holder_pid,
 )
+from .transaction import snapshot
 
 DEFAULT_DB = "budget.duckdb"
 DB_ENV = "BUDGETDB_DB"
@@ -176,14 +177,18 @@ def open_store(
         if read_only:
             version = migrations.check(con, location.label)
             if version == 0:
-                _refuse_unmade(con, location)
+                version = _made_meanwhile(con, location)
             if version < migrations.latest_version():
                 raise migrations.SchemaError(
                     f"{location.label} has schema version {version}; run `budgetdb ingest` (or any writing command) "
                     f"once to upgrade it to {migrations.latest_version()}"
                 )
         else:
-            if migrations.current_version(con) == 0 and not migrations.is_empty(con):
+            # one snapshot: a rival creating the lake commits every table at once, but between two
+            # separate reads ("no schema_version", then "tables") it looks like a foreign database
+            with snapshot(con):
+                foreign = migrations.current_version(con) == 0 and not migrations.is_empty(con)
+            if foreign:
                 raise StoreNotFoundError(_foreign(location))
             # several writers may open a new lake at once: the losers re-check and find it done
             retrying(con, lambda: _upgrade(con, location.label), what=f"upgrading {location.label}")
@@ -277,10 +282,15 @@ def _restrict(con: duckdb.DuckDBPyConnection, location: StoreLocation, access: _
     con.execute("SET lock_configuration = true")
 
 
-def _refuse_unmade(con: duckdb.DuckDBPyConnection, location: StoreLocation) -> None:
-    """Schema version 0: a store whose first ingest was stopped before it created the schema is
-    a store not made yet; any other DuckDB database is not budgetdb's."""
-    if migrations.is_empty(con):
+def _made_meanwhile(con: duckdb.DuckDBPyConnection, location: StoreLocation) -> int:
+    """Schema version 0 when first read: the version a writer committed since, if one did (read
+    in one snapshot with the tables). Else a store whose first ingest was stopped before it created
+    the schema is a store not made yet; any other DuckDB database is not budgetdb's."""
+    with snapshot(con):
+        version, empty = migrations.current_version(con), migrations.is_empty(con)
+    if version > 0:
+        return migrations.check(con, location.label)
+    if empty:
         raise StoreNotFoundError(f"no store at {location.label}; create one with `budgetdb ingest PATH` (or pass --db)")
     raise StoreNotFoundError(_foreign(location))
 

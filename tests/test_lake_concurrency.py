@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from budgetdb import demo
 from budgetdb.cli.app import app
 from budgetdb.errors import StoreConflictError
-from budgetdb.store import concurrency, open_store
+from budgetdb.store import concurrency, extensions, open_store
 from budgetdb.store.ingest import ingest
 from budgetdb.store.summary import IngestSummary, Outcome, merge_summaries
 
@@ -345,3 +345,34 @@ def test_attempts_that_each_landed_part_are_reported_as_one_run():
     assert [(o.path, o.outcome) for o in merged.outcomes] == [("/a", "new"), ("/b", "new"), ("/c", "failed")]
     assert (merged.samples_added, merged.nan_latencies, merged.bytes_read, merged.seconds) == (5, 1, 14, 1.5)
     assert merge_summaries([first]) is first
+
+
+@pytest.mark.parametrize("read_only", [False, True], ids=["writer", "reader"])
+def test_a_lake_created_between_two_looks_is_budgetdbs_not_a_foreign_database(tmp_path, request, monkeypatch, read_only):
+    """A writer (or reader) opening a new lake while a rival creates it read "no schema_version",
+    then "tables": a DuckDB database budgetdb did not create. Both looks now see one snapshot."""
+    from budgetdb.store import migrations
+
+    lake = new_postgres_lake(tmp_path, request)
+    if read_only:  # a reader needs a lake to attach: one holding no table yet
+        empty = extensions.offline_connection()
+        for name in ("ducklake", "postgres_scanner"):
+            extensions.load(empty, name)
+        empty.execute(f"ATTACH '{lake.db}' AS lake (DATA_PATH '{lake.data_path}')")
+        empty.close()
+    looked = migrations.current_version
+    rival = []
+
+    def rival_creates_it_after_our_first_look(con):
+        version = looked(con)
+        if not rival:  # once: the rival's own open looks too
+            rival.append(True)
+            open_store(lake.db, read_only=False, data_path=str(lake.data_path)).close()
+        return version
+
+    monkeypatch.setattr(migrations, "current_version", rival_creates_it_after_our_first_look)
+    con = open_store(lake.db, read_only=read_only, data_path=str(lake.data_path))
+    try:
+        assert rival and migrations.check(con, lake.db) == migrations.latest_version()
+    finally:
+        con.close()
