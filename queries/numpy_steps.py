@@ -90,8 +90,9 @@ def _module(step: NumpyStep) -> types.ModuleType:
     return module
 
 
-def run(step: NumpyStep, ref: str, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> tuple[int, dict[str, str]]:
-    """How many rows the step gives, and each column as one text of comma-separated values (`create_table` reads them)."""
+def run(step: NumpyStep, ref: str, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """The step's columns, each a numpy array (float64 for DOUBLE, int64 for the integer types:
+    `create_table` casts them to their declared types, refusing what does not fit)."""
     import numpy as np
 
     arrays = {name: np.ma.filled(values, np.nan) if np.ma.isMaskedArray(values) else values for name, values in inputs.items()}
@@ -99,37 +100,28 @@ def run(step: NumpyStep, ref: str, inputs: Mapping[str, Any], params: Mapping[st
         out = _module(step).compute(arrays, {name: params[name] for name in step.params})
     except Exception as exc:  # a step's bug or a value it cannot take: one line naming it
         raise QueryRunError(f"{ref} failed in its numpy step {step.file_name}: {type(exc).__name__}: {exc}") from exc
-    texts: dict[str, str] = {}
-    count = len(np.asarray(out[step.columns[0][0]]))
-    for name, kind in step.columns:
-        values = np.asarray(out[name])
-        if len(values) != count:
-            raise QueryRunError(f"{ref}: its numpy step {step.file_name} gave columns of different lengths")
-        if kind == "DOUBLE":  # repr: the shortest text that reads back as the same double; NaN: NULL
-            texts[name] = ",".join("" if x != x else repr(x) for x in values.astype(np.float64).tolist())
-        elif kind == "VARCHAR":
-            raise QueryRunError(f"{ref}: a numpy step gives numbers and booleans, not text ({name})")
-        else:
-            texts[name] = ",".join(map(str, values.astype(np.int64).tolist()))
-    return count, texts
+    columns = {name: np.asarray(out[name]).astype(np.float64 if kind == "DOUBLE" else np.int64) for name, kind in step.columns}
+    if len({len(values) for values in columns.values()}) > 1:
+        raise QueryRunError(f"{ref}: its numpy step {step.file_name} gave columns of different lengths")
+    return columns
 
 
-def create_table(con: duckdb.DuckDBPyConnection, table: str, step: NumpyStep, count: int, rows: Mapping[str, str]) -> None:
-    """CREATE TEMP TABLE `table` (a runner.table() name) holding the step's rows.
+_STEP_ROWS = "budgetdb_numpy_step_rows"  # the name the step's arrays are registered under, for one INSERT
 
-    Each column is bound as one text: binding a Python list costs a pandas import (DuckDB checks
-    every value against pandas' NA types), or, where the report keeps pandas out, a failed import per value."""
+
+def create_table(con: duckdb.DuckDBPyConnection, table: str, step: NumpyStep, columns: Mapping[str, Any]) -> None:
+    """CREATE TEMP TABLE `table` (a runner.table() name) holding the step's rows: its arrays are
+    scanned by DuckDB where they are (a NaN in a DOUBLE column is NULL), no value converted in Python."""
     # The one text put into SQL: the table name (runner.table) and the step's COLUMNS, checked
     # by parse() to be lower-case identifiers and known types.
-    columns = ", ".join(f"{name} {kind}" for name, kind in step.columns)
-    con.execute(f"CREATE TEMP TABLE {table} ({columns})")
-    if count == 0:
-        return
-    values = ", ".join(
-        f"unnest(list_transform(string_split($c{i}, ','), lambda v: CAST(nullif(v, '') AS {kind})))"
-        for i, (_, kind) in enumerate(step.columns)
-    )
-    con.execute(f"INSERT INTO {table} SELECT {values}", {f"c{i}": rows[name] for i, (name, _) in enumerate(step.columns)})
+    declared = ", ".join(f"{name} {kind}" for name, kind in step.columns)
+    con.execute(f"CREATE TEMP TABLE {table} ({declared})")
+    con.register(_STEP_ROWS, dict(columns))
+    try:
+        names = ", ".join(name for name, _ in step.columns)
+        con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {_STEP_ROWS}")
+    finally:
+        con.unregister(_STEP_ROWS)
 
 
 def attach(spec: QuerySpec, steps: Mapping[str, str]) -> QuerySpec:

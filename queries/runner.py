@@ -171,8 +171,8 @@ class Session:
                 self.con.execute(f"CREATE TEMP TABLE {target} AS\n{sql}", _own_values(step.spec, bound))
             else:  # its SQL gives the numpy step's inputs; the step gives the rows
                 inputs = self.con.execute(sql, _own_values(step.spec, bound)).fetchnumpy()
-                count, rows = numpy_steps.run(step.spec.numpy, step.spec.ref, inputs, bound)
-                numpy_steps.create_table(self.con, target, step.spec.numpy, count, rows)
+                columns = numpy_steps.run(step.spec.numpy, step.spec.ref, inputs, bound)
+                numpy_steps.create_table(self.con, target, step.spec.numpy, columns)
         except duckdb.Error as exc:
             raise QueryRunError(f"{plan.ref} failed{where}: {exc}") from exc
         if keep_as is None:

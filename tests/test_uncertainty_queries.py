@@ -105,6 +105,34 @@ def test_a_numpy_step_declares_what_it_reads_and_gives_and_imports_numpy_only():
         numpy_steps.parse("x.v1.py", STEP.replace('"BIGINT"', '"TEXT"'))
 
 
+_TYPED_STEP = """
+import numpy as np
+
+PARAMS = ()
+COLUMNS = (("id", "BIGINT"), ("r", "INTEGER"), ("x", "DOUBLE"))
+
+
+def compute(inputs, params):
+    return {"id": inputs["id"], "r": inputs["r"], "x": inputs["x"]}
+"""
+
+
+def test_a_numpy_steps_rows_reach_their_table_exactly_nan_as_null_and_what_does_not_fit_refused():
+    step = numpy_steps.parse("typed.v1.py", _TYPED_STEP)
+    big = 2**62 + 1  # not a double: a text or float detour would change it
+    x = [0.1, math.nan, 1 / 3, -0.0, 5e-324]
+    con = duckdb.connect()
+    columns = numpy_steps.run(step, "typed@v1", {"id": np.array([big, 1, 2, 3, 4]), "r": np.arange(5), "x": np.array(x)}, {})
+    numpy_steps.create_table(con, "t", step, columns)
+    rows = con.execute("SELECT id, r, x FROM t ORDER BY r").fetchall()
+    assert [row[:2] for row in rows] == [(big, 0), (1, 1), (2, 2), (3, 3), (4, 4)]
+    assert [row[2] for row in rows][0] == 0.1 and rows[1][2] is None and rows[2][2] == 1 / 3 and rows[4][2] == 5e-324
+    assert con.execute("SELECT typeof(r) FROM t LIMIT 1").fetchone()[0] == "INTEGER"
+    too_big = numpy_steps.run(step, "typed@v1", {"id": np.array([1]), "r": np.array([2**40]), "x": np.array([1.0])}, {})
+    with pytest.raises(duckdb.ConversionException):
+        numpy_steps.create_table(con, "u", step, too_big)
+
+
 def test_a_user_folder_holds_sql_and_never_python_to_run(tmp_path, store):
     (tmp_path / "mine.v1.py").write_text(STEP, "utf-8")
     (tmp_path / "mine.v1.sql").write_text(
