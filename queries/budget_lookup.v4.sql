@@ -147,13 +147,26 @@ pairs AS (
     WHERE c.place = 1
 ),
 
+-- each pair's two configs in every resample, each side taken by its config first (joined on r
+-- alone, the two sides would meet every other config's resamples)
+chosen_resamples AS (
+    SELECT p.hardware, p.dataset, p.budget, c.r, c.accuracy
+    FROM pairs p
+    JOIN config_resamples c ON c.config_run_id = p.config_run_id
+),
+
+runner_up_resamples AS (
+    SELECT p.hardware, p.dataset, p.budget, c.r, c.accuracy
+    FROM pairs p
+    JOIN config_resamples c ON c.config_run_id = p.runner_up_id
+),
+
 -- the paired difference in every resample (the same weights for both configs)
 deltas AS (
-    SELECT p.hardware, p.dataset, p.budget, quantile_cont(d1.accuracy - d2.accuracy, [0.025, 0.975]) AS q
-    FROM pairs p
-    JOIN config_resamples d1 ON d1.config_run_id = p.config_run_id
-    JOIN config_resamples d2 ON d2.config_run_id = p.runner_up_id AND d2.r = d1.r
-    GROUP BY p.hardware, p.dataset, p.budget
+    SELECT d1.hardware, d1.dataset, d1.budget, quantile_cont(d1.accuracy - d2.accuracy, [0.025, 0.975]) AS q
+    FROM chosen_resamples d1
+    JOIN runner_up_resamples d2 USING (hardware, dataset, budget, r)
+    GROUP BY d1.hardware, d1.dataset, d1.budget
 )
 
 SELECT
