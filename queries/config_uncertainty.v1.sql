@@ -41,24 +41,25 @@ eligible AS (
     WHERE accuracy > 0 AND latency > 0 AND NOT isnan(accuracy) AND NOT isnan(latency)
 ),
 
--- pareto_frontier's rule per resample: a point survives when every strictly faster point is less
--- accurate and no point of the same latency is more accurate (two window passes, no self-join)
+-- pareto_frontier's rule per resample, in one window pass: sorted by latency then accuracy
+-- descending, a point is on the frontier when every point before its peer group (the strictly
+-- faster ones, and those as fast and more accurate) is less accurate: none dominates it; exact
+-- duplicates are peers and both stay.
 ranked AS (
     SELECT
         config_run_id,
         accuracy,
-        max(accuracy) OVER (PARTITION BY hardware, dataset, r, latency) AS best_at_latency,
         max(accuracy) OVER (
-            PARTITION BY hardware, dataset, r ORDER BY latency
-            RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW EXCLUDE GROUP
-        ) AS best_faster
+            PARTITION BY hardware, dataset, r ORDER BY latency, accuracy DESC
+            GROUPS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+        ) AS best_before
     FROM eligible
 ),
 
 on_frontier AS (
     SELECT config_run_id, count(*) AS times
     FROM ranked
-    WHERE accuracy = best_at_latency AND (best_faster IS NULL OR accuracy > best_faster)
+    WHERE best_before IS NULL OR accuracy > best_before
     GROUP BY config_run_id
 ),
 

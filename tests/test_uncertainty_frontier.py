@@ -98,3 +98,44 @@ def test_the_lookup_marks_the_twins_budget_a_tie_and_the_clear_one_not(tree):
     assert {r["config_run_id"] for r in undecided} == {ids["T1"], ids["T2"]}
     assert all("tie" in r["why"] for r in undecided)
     assert {(r["rival_tier"], r["rival_blocks"]) for r in undecided} == {("low", 12), ("low", 14)}
+
+
+def test_p_frontier_is_a_brute_force_frontier_of_every_resample_ties_and_duplicates_included(tmp_path):
+    """Points built to tie: one latency for several accuracies, twins with the same samples (exact
+    duplicates in every resample), accuracies on a coarse grid. p_frontier counts, per config, the
+    resamples whose O(n^2) frontier holds it."""
+    rng = np.random.default_rng(5)
+    con = new_store(tmp_path / "ties.duckdb")
+    ids = np.arange(40)
+    twin = {"accuracy": (rng.random(40) < 0.5).astype(float), "T_total": np.full(40, 200.0), "example_id": ids}
+    for blocks in (12, 14):  # exact duplicates
+        add_config_run(con, dataset="okvqa", tier="low", top_k=4, blocks=blocks, samples=twin)
+    for i, (tier, top_k, blocks) in enumerate([("low", 8, 12), ("medium", 4, 12), ("medium", 8, 16), ("high", 8, 16)]):
+        acc = (rng.random(40) < 0.3 + 0.1 * i).astype(float)
+        ms = np.full(40, 200.0 if i < 2 else 190.0 + 20 * i)  # two of them at the twins' latency
+        add_config_run(
+            con,
+            dataset="okvqa",
+            tier=tier,
+            top_k=top_k,
+            blocks=blocks,
+            samples={"accuracy": acc, "T_total": ms, "example_id": ids},
+        )
+    con.close()
+    con = open_store(tmp_path / "ties.duckdb")
+    rows = queries.run(con, "config_uncertainty", resamples=RESAMPLES).records()
+    draws = queries.run(con, "config_resamples", resamples=RESAMPLES).records()
+    con.close()
+    by_r: dict[int, list[tuple[int, float, float]]] = {}
+    for d in draws:
+        if d["accuracy"] is not None and d["accuracy"] > 0:
+            by_r.setdefault(d["r"], []).append((d["config_run_id"], d["accuracy"], d["latency"]))
+    times: dict[int, int] = {}
+    for points in by_r.values():
+        for c, a, lat in points:
+            if not any(a2 >= a and l2 <= lat and (a2 > a or l2 < lat) for _, a2, l2 in points):
+                times[c] = times.get(c, 0) + 1
+    assert {r["config_run_id"]: r["p_frontier"] for r in rows} == {
+        r["config_run_id"]: times.get(r["config_run_id"], 0) / RESAMPLES for r in rows
+    }
+    assert len({r["p_frontier"] for r in rows}) > 2 and any(0 < r["p_frontier"] < 1 for r in rows)
