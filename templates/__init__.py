@@ -29,17 +29,26 @@ class TemplateError(BudgetdbError):
 
 
 class ContextEnvironment(jinja2.Environment):
-    """`x.name` on a context object is its key `name` and nothing else: `budget.values` is an
-    error naming the keys there are, not the dict's `values` method."""
+    """`x.name` and `x['name']` on a context object are its key `name` and nothing else:
+    `budget.values` is an error naming the keys there are, not the dict's `values` method (so
+    are `sort(attribute=...)`, `map(attribute=...)` and the like, which look keys up so too)."""
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, Mapping):
-            if attribute in obj:
-                return obj[attribute]
-            keys = ", ".join(map(str, obj)) or "none"
-            hint = f"no key {attribute!r} here; the keys are: {keys} (docs/templates.md)"
-            return self.undefined(hint=hint, obj=obj, name=attribute)
+            return self._key(obj, attribute)
         return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        if isinstance(obj, Mapping):
+            return self._key(obj, argument)
+        return super().getitem(obj, argument)
+
+    def _key(self, obj: Mapping, key: Any) -> Any:
+        if key in obj:
+            return obj[key]
+        keys = ", ".join(map(str, obj)) or "none"
+        hint = f"no key {key!r} here; the keys are: {keys} (docs/templates.md)"
+        return self.undefined(hint=hint, obj=obj, name=key)
 
 
 def environment(template_paths: Iterable[str | os.PathLike] = ()) -> jinja2.Environment:

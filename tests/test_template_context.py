@@ -96,6 +96,9 @@ def test_the_page_lists_every_key_of_every_object_and_no_other(context):
         ("{{ decode.nope|dec1 }}", "tpl.md.j2:2: no key 'nope' here"),
         ("{{ 1 / 0 }}", "tpl.md.j2:2 failed: ZeroDivisionError: division by zero"),
         ("{% for x in %}", "tpl.md.j2:2: Expected an expression"),
+        ("{{ budget['values'] }}", "tpl.md.j2:2: no key 'values' here; the keys are: lower, upper, amounts"),
+        ("{{ datasets|map(attribute='items')|join }}", "tpl.md.j2:2: no key 'items' here"),
+        ("{{ datasets|sort(attribute='nmae')|length }}", "tpl.md.j2:2: no key 'nmae' here; the keys are: name, display"),
     ],
 )
 def test_a_template_that_misuses_the_context_fails_in_one_line_naming_its_line(context, tmp_path, template, message):
