@@ -81,14 +81,15 @@ def _strict(function: Any) -> Callable[..., Any]:
 
 
 def _dumps(value: Any, **kwargs: Any) -> str:
-    """`tojson` that fails on an undefined value as `{{ }}` does, instead of 'not JSON serializable'."""
+    """`tojson` that fails on an undefined value as `{{ }}` does, instead of 'not JSON serializable',
+    and on NaN or an infinity instead of writing what no JSON parser reads."""
 
     def strict(obj: Any) -> Any:
         if isinstance(obj, jinja2.Undefined):
             obj._fail_with_undefined_error()
         raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
-    return json.dumps(value, default=strict, **kwargs)
+    return json.dumps(value, default=strict, allow_nan=False, **kwargs)  # NaN is not JSON
 
 
 def template_name(lang: str) -> str:
@@ -102,11 +103,13 @@ def render(name: str, context: Mapping[str, Any], template_paths: Iterable[str |
     UTF-8, a syntax error, an error its code raises, in it or in a partial it includes) is a
     TemplateError of one line naming the file."""
     env = environment(template_paths)
-    where = ", ".join(str(p) for p in template_paths) or "the packaged templates"
+    where = ", ".join([*map(str, template_paths), "the packaged templates"])
     try:
         return env.get_template(name).render(**context)
     except jinja2.TemplateNotFound as exc:
-        raise TemplateError(f"template {exc.name!r} not found in {where}") from exc
+        missing = f"template {exc.name!r} not found in {where}"
+        # a partial a template includes (imports, extends) is named with the line that wants it
+        raise TemplateError(missing if exc.name == name else f"{_where(exc, name)}: {missing}") from exc
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"{exc.filename or exc.name}:{exc.lineno}: {exc.message}") from exc
     except jinja2.UndefinedError as exc:
