@@ -64,12 +64,18 @@ def environment(template_paths: Iterable[str | os.PathLike] = ()) -> jinja2.Envi
         finalize=finalize,
     )
     env.filters.update({name: _strict(function) for name, function in FILTERS.items()})
+    # `x.typo is none` is an error too; only `is defined` / `is undefined` ask about undefined values
+    env.tests.update({name: _strict(test) for name, test in env.tests.items() if name not in _UNCHECKED_TESTS})
     env.policies["json.dumps_function"] = _dumps
     return env
 
 
+# the tests meant for undefined values, and those Jinja passes the environment first
+_UNCHECKED_TESTS = {"defined", "undefined", "filter", "test"}
+
+
 def _strict(function: Any) -> Callable[..., Any]:
-    """A filter given an undefined value fails as `{{ }}` does, naming the missing key."""
+    """A filter (or test) given an undefined value fails as `{{ }}` does, naming the missing key."""
 
     @functools.wraps(function)
     def checked(value: Any, *args: Any) -> Any:

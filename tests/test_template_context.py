@@ -98,6 +98,7 @@ def test_the_page_lists_every_key_of_every_object_and_no_other(context):
         ("{% for x in %}", "tpl.md.j2:2: Expected an expression"),
         ("{{ (lang|replace('zh', 'nan')|float)|tojson }}", "tpl.md.j2:2 failed: ValueError: Out of range float values"),
         ("{% include '_nope.md.j2' %}", "tpl.md.j2:2: template '_nope.md.j2' not found in"),
+        ("{% if budget.uper is none %}{% endif %}", "tpl.md.j2:2: no key 'uper' here; the keys are: lower, upper"),
         ("{{ budget['values'] }}", "tpl.md.j2:2: no key 'values' here; the keys are: lower, upper, amounts"),
         ("{{ datasets|map(attribute='items')|join }}", "tpl.md.j2:2: no key 'items' here"),
         ("{{ datasets|sort(attribute='nmae')|length }}", "tpl.md.j2:2: no key 'nmae' here; the keys are: name, display"),
