@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -124,40 +124,72 @@ def run_queries(
     return records, used
 
 
+# a report's context and the records of the queries that made it
+Queried = tuple[dict[str, Any], dict[str, list[dict]]]
+
+
+@dataclass(frozen=True)
+class ReportFormat:
+    """A format of the report in two steps: its queries (what a time limit bounds), then its text
+    from their context and records (rendering, plots: no query runs)."""
+
+    query: Callable[[duckdb.DuckDBPyConnection, ReportOptions], Queried]
+    text: Callable[[dict[str, Any], dict[str, list[dict]], ReportOptions], str]
+
+    def __call__(self, con: duckdb.DuckDBPyConnection, options: ReportOptions) -> str:
+        return self.text(*self.query(con, options), options)
+
+
 def build_report(con: duckdb.DuckDBPyConnection, options: ReportOptions) -> str:
     """The report as Markdown text; writes the plots too when `options.plots_dir` is set.
 
     The filters are checked against the store first (budgetdb.scope): a value that matches
     nothing is a ScopeError naming the values there are."""
+    return REPORT_FORMATS["md"](con, options)
+
+
+def _markdown_queries(con: duckdb.DuckDBPyConnection, options: ReportOptions) -> Queried:
     if options.plots_dir is None:
-        context, _ = report_context(con, options, {})
-    else:
+        return report_context(con, options, {})
+    from budgetdb import plots as plotting
+
+    plotting.require_matplotlib()  # before the queries: without matplotlib they would run for nothing
+    return report_context(con, options, PLOT_QUERIES)
+
+
+def _markdown(context: dict[str, Any], records: dict[str, list[dict]], options: ReportOptions) -> str:
+    if options.plots_dir is not None:
         from budgetdb import plots as plotting
 
-        plotting.require_matplotlib()
-        context, records = report_context(con, options, PLOT_QUERIES)
         link_plots(context, plotting.write_plots(context, records, options))
-    name = options.template or template_name(options.lang)
-    return render(name, context, options.template_paths)
+    return render(options.template or template_name(options.lang), context, options.template_paths)
 
 
 def build_recommendation(con: duckdb.DuckDBPyConnection, options: ReportOptions) -> str:
     """`report --format json`: the report's figures and every frontier point as a JSON document
     (budgetdb.recommendation; docs/recommendation.md)."""
-    from budgetdb import recommendation
+    return REPORT_FORMATS["json"](con, options)
 
+
+def _recommendation_queries(con: duckdb.DuckDBPyConnection, options: ReportOptions) -> Queried:
     if options.plots_dir is not None or options.template is not None or options.template_paths:
         raise ReportOptionsError("--plots and --template shape the Markdown report; the JSON format takes neither")
-    context, _ = report_context(con, options, {"pareto_frontier": PLOT_QUERIES["pareto_frontier"]})
+    return report_context(con, options, {"pareto_frontier": PLOT_QUERIES["pareto_frontier"]})
+
+
+def _recommendation(context: dict[str, Any], records: dict[str, list[dict]], options: ReportOptions) -> str:
+    from budgetdb import recommendation
+
     return recommendation.dumps(context)
 
 
-REPORT_FORMATS = {"md": build_report, "json": build_recommendation}
+REPORT_FORMATS = {
+    "md": ReportFormat(_markdown_queries, _markdown),
+    "json": ReportFormat(_recommendation_queries, _recommendation),
+}
 
 
-def report_context(
-    con: duckdb.DuckDBPyConnection, options: ReportOptions, more: Mapping[str, str]
-) -> tuple[dict[str, Any], dict[str, list[dict]]]:
+def report_context(con: duckdb.DuckDBPyConnection, options: ReportOptions, more: Mapping[str, str]) -> Queried:
     """The context of the report in `options`' scope (checked against the store first), and the
     records of the queries that made it: the report's own and `more` ({key: pinned ref})."""
     chosen = scope.resolve(con, options.hardware or (), options.experiments, options.datasets)

@@ -167,10 +167,12 @@ def report(
         link_base=out.absolute().parent if out is not None else None,
         protected_paths=frozenset(store[0]),
     )
+    report_format = REPORT_FORMATS[format.value]
     with pandas_unloaded():
         with opened(db, read_only=True, wait=wait, data_path=data_path) as con:
-            with stopping(con, time_limit):
-                text = REPORT_FORMATS[format.value](con, options)
+            with stopping(con, time_limit):  # the queries only: a slow template or plot is no stuck query
+                context, records = report_format.query(con, options)
+        text = report_format.text(context, records, options)
     if out is None:
         write(text)
     else:
