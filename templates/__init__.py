@@ -75,13 +75,15 @@ _UNCHECKED_TESTS = {"defined", "undefined", "filter", "test"}
 
 
 def _strict(function: Any) -> Callable[..., Any]:
-    """A filter (or test) given an undefined value fails as `{{ }}` does, naming the missing key."""
+    """A filter (or test) given an undefined value, or argument, fails as `{{ }}` does, naming
+    the missing key."""
 
     @functools.wraps(function)
-    def checked(value: Any, *args: Any) -> Any:
-        if isinstance(value, jinja2.Undefined):
-            value._fail_with_undefined_error()
-        return function(value, *args)
+    def checked(value: Any, *args: Any, **kwargs: Any) -> Any:
+        for given in (value, *args, *kwargs.values()):
+            if isinstance(given, jinja2.Undefined):
+                given._fail_with_undefined_error()
+        return function(value, *args, **kwargs)
 
     return checked
 
