@@ -135,8 +135,7 @@ def _where(exc: BaseException, name: str) -> str:
     found = f"template {name}"
     trace = exc.__traceback__
     while trace is not None:
-        filename = trace.tb_frame.f_code.co_filename
-        if filename.endswith(".j2"):
-            found = f"template {filename}:{trace.tb_lineno}"
+        if "__jinja_exception__" in trace.tb_frame.f_globals:  # a frame Jinja made to point at a template line
+            found = f"template {trace.tb_frame.f_code.co_filename}:{trace.tb_lineno}"
         trace = trace.tb_next
     return found

@@ -116,3 +116,10 @@ def test_a_template_that_misuses_the_context_fails_in_one_line_naming_its_line(c
         render("tpl.md.j2", context, [tmp_path])
     text = str(raised.value)
     assert message in text and "\n" not in text
+
+
+def test_a_template_of_any_file_name_is_named_with_its_line(context, tmp_path):
+    (tmp_path / "report.md").write_text("first\n{% include 'part.txt' %}\n", "utf-8")
+    (tmp_path / "part.txt").write_text("a\nb\n{{ 1 / 0 }}\n", "utf-8")
+    with pytest.raises(TemplateError, match=r"part\.txt:3 failed: ZeroDivisionError"):
+        render("report.md", context, [tmp_path])
