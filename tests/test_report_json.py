@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from doc_tables import disagreements
+from doc_tables import disagreements, type_disagreements
 from typer.testing import CliRunner
 
 import budgetdb
@@ -176,6 +176,13 @@ def test_the_page_lists_every_key_of_every_object_and_no_other(tmp_path):
     assert CliRunner().invoke(app, ["ingest", str(tree), "--db", str(db)]).exit_code == 0
     doc = document(db, resamples=50)
     assert disagreements(DOC, doc, PATHS) == []
+    assert type_disagreements(DOC, doc, PATHS) == []
+
+
+def test_every_value_is_of_its_documented_type_in_an_empty_store_too(tmp_path):
+    empty = store_with(tmp_path / "empty.duckdb", [])
+    for resamples in (0, 20):
+        assert type_disagreements(DOC, document(empty, resamples=resamples), PATHS) == []
 
 
 def test_plots_and_templates_are_refused_in_one_line(one_gpu, tmp_path):
