@@ -51,11 +51,22 @@ class ContextEnvironment(jinja2.Environment):
         return self.undefined(hint=hint, obj=obj, name=key)
 
 
+class _Loader(jinja2.FileSystemLoader):
+    """Templates from folders; one that is not UTF-8 is a TemplateError naming it."""
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
+        try:
+            return super().get_source(environment, template)
+        except UnicodeDecodeError as exc:
+            where = _searched(self.searchpath[:-1])  # the last is the packaged templates' folder
+            raise TemplateError(f"template {template!r} (searched in {where}) is not UTF-8 text: {exc.reason}") from exc
+
+
 def environment(template_paths: Iterable[str | os.PathLike] = ()) -> jinja2.Environment:
     """A Jinja environment: user directories first, then the packaged templates."""
     search = [str(Path(p)) for p in template_paths] + [str(PACKAGE_DIR)]
     env = ContextEnvironment(
-        loader=jinja2.FileSystemLoader(search),
+        loader=_Loader(search),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
@@ -110,10 +121,13 @@ def render(name: str, context: Mapping[str, Any], template_paths: Iterable[str |
     """Render template `name` with `context`; every problem with a template (not found, not
     UTF-8, a syntax error, an error its code raises, in it or in a partial it includes) is a
     TemplateError of one line naming the file."""
+    template_paths = tuple(template_paths)  # read twice: an iterator would be empty the second time
     env = environment(template_paths)
-    where = ", ".join([*map(str, template_paths), "the packaged templates"])
+    where = _searched(template_paths)
     try:
         return env.get_template(name).render(**context)
+    except TemplateError:  # a template that is not UTF-8 (_Loader)
+        raise
     except jinja2.TemplateNotFound as exc:
         missing = f"template {exc.name!r} not found in {where}"
         # a partial a template includes (imports, extends) is named with the line that wants it
@@ -124,10 +138,13 @@ def render(name: str, context: Mapping[str, Any], template_paths: Iterable[str |
         raise TemplateError(f"{_where(exc, name)}: {exc.message}") from exc
     except MissingValueError as exc:
         raise TemplateError(f"{_where(exc, name)}: {exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise TemplateError(f"a template of {name} (searched in {where}) is not UTF-8 text: {exc.reason}") from exc
     except Exception as exc:  # an error the template's own code raised: {{ 1/0 }}
         raise TemplateError(f"{_where(exc, name)} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _searched(folders: Iterable[str | os.PathLike]) -> str:
+    """The folders a template is looked for in, as an error names them."""
+    return ", ".join([*map(str, folders), "the packaged templates"])
 
 
 def _where(exc: BaseException, name: str) -> str:

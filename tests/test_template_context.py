@@ -123,3 +123,10 @@ def test_a_template_of_any_file_name_is_named_with_its_line(context, tmp_path):
     (tmp_path / "part.txt").write_text("a\nb\n{{ 1 / 0 }}\n", "utf-8")
     with pytest.raises(TemplateError, match=r"part\.txt:3 failed: ZeroDivisionError"):
         render("report.md", context, [tmp_path])
+
+
+def test_a_partial_that_is_not_utf8_is_named(context, tmp_path):
+    (tmp_path / "report.md.j2").write_text("first\n{% include '_part.md.j2' %}\n", "utf-8")
+    (tmp_path / "_part.md.j2").write_bytes(b"\xff\xfe")
+    with pytest.raises(TemplateError, match=r"^template '_part\.md\.j2' \(searched in .*\) is not UTF-8 text"):
+        render("report.md.j2", context, [tmp_path])
