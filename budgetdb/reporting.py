@@ -68,9 +68,17 @@ UNCERTAIN_QUERIES = {
     "budget_lookup": "budget_lookup@v4",
     "measure_next": "measure_next@v1",
 }
+# `report --format json` without uncertainty: REPORT_QUERIES in the versions that give the same bits
+# in every run (REPORT_QUERIES' merge partial sums in the order DuckDB's threads finish; the
+# Markdown report rounds them and keeps its bytes, the document prints every bit).
+EXACT_QUERIES = {
+    **REPORT_QUERIES,
+    **{key: UNCERTAIN_QUERIES[key] for key in ("prefill_stats", "decode_stats", "config_points")},
+}
 # The report pins all it runs, the queries they use included: an unpinned `uses` of one of them
 # gets the version pinned above (tests/test_report_render.py checks every one is pinned).
 REPORT_PINS = tuple(dict.fromkeys([*REPORT_QUERIES.values(), *PLOT_QUERIES.values()]))
+EXACT_PINS = tuple(dict.fromkeys([*EXACT_QUERIES.values(), *PLOT_QUERIES.values()]))
 UNCERTAIN_PINS = tuple(dict.fromkeys([*UNCERTAIN_QUERIES.values(), *PLOT_QUERIES.values(), "config_resamples@v1"]))
 # The seed calls the prefill maximum an "extreme long tail"; we say so when max >= 2 x p95.
 LONG_TAIL_FACTOR = 2.0
@@ -174,7 +182,7 @@ def build_recommendation(con: duckdb.DuckDBPyConnection, options: ReportOptions)
 def _recommendation_queries(con: duckdb.DuckDBPyConnection, options: ReportOptions) -> Queried:
     if options.plots_dir is not None or options.template is not None or options.template_paths:
         raise ReportOptionsError("--plots and --template shape the Markdown report; the JSON format takes neither")
-    return report_context(con, options, {"pareto_frontier": PLOT_QUERIES["pareto_frontier"]})
+    return report_context(con, options, {"pareto_frontier": PLOT_QUERIES["pareto_frontier"]}, exact=True)
 
 
 def _recommendation(context: dict[str, Any], records: dict[str, list[dict]], options: ReportOptions) -> str:
@@ -189,14 +197,21 @@ REPORT_FORMATS = {
 }
 
 
-def report_context(con: duckdb.DuckDBPyConnection, options: ReportOptions, more: Mapping[str, str]) -> Queried:
+def report_context(
+    con: duckdb.DuckDBPyConnection, options: ReportOptions, more: Mapping[str, str], *, exact: bool = False
+) -> Queried:
     """The context of the report in `options`' scope (checked against the store first), and the
-    records of the queries that made it: the report's own and `more` ({key: pinned ref})."""
+    records of the queries that made it: the report's own and `more` ({key: pinned ref}).
+    `exact`: without uncertainty too, the versions that give the same bits in every run."""
     chosen = scope.resolve(con, options.hardware or (), options.experiments, options.datasets)
     options = dataclasses.replace(options, hardware=chosen.hardware, experiments=chosen.experiments, datasets=chosen.datasets)
-    pins = UNCERTAIN_PINS if options.uncertain else REPORT_PINS
-    refs = {**(UNCERTAIN_QUERIES if options.uncertain else REPORT_QUERIES), **more}
-    records, used = run_queries(con, refs, query_params(options), pins)
+    if options.uncertain:
+        refs, pins = UNCERTAIN_QUERIES, UNCERTAIN_PINS
+    elif exact:
+        refs, pins = EXACT_QUERIES, EXACT_PINS
+    else:
+        refs, pins = REPORT_QUERIES, REPORT_PINS
+    records, used = run_queries(con, {**refs, **more}, query_params(options), pins)
     return build_context(records, used, options), records
 
 
