@@ -34,6 +34,7 @@ from budgetdb.report_options import (  # noqa: F401  (re-exported: the report's 
     ReportOptionsError,
     parse_alpha,
 )
+from budgetdb.store.connection import masked
 from budgetdb.templates import render, template_name
 from budgetdb.templates.formatting import dataset_order, display_name, num
 
@@ -494,7 +495,8 @@ def _footer(summary: Mapping[str, Any], points, used: Sequence[UsedQuery], optio
     last = summary.get("last_ingest_at")
     valid = [row for row in points if _valid_point(row)]
     return {
-        "store_path": summary.get("store_path") or "(in-memory)",
+        # a DuckLake on PostgreSQL is named by its libpq string: never print its password
+        "store_path": masked(summary.get("store_path") or "(in-memory)"),
         "last_ingest_at": _timestamp(last) if last is not None else None,
         "ingest_version": summary.get("last_ingest_version"),
         "ingest_runs": int(summary.get("ingest_runs") or 0),

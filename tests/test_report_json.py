@@ -14,9 +14,10 @@ from doc_tables import disagreements, type_disagreements
 from typer.testing import CliRunner
 
 import budgetdb
-from budgetdb import demo
+from budgetdb import demo, recommendation
 from budgetdb.cli.app import app
 from budgetdb.errors import BudgetdbError
+from budgetdb.reporting import REPORT_QUERIES, ReportOptions, build_context
 
 from report_helpers import run, store_with
 
@@ -145,6 +146,15 @@ def test_without_uncertainty_the_document_runs_the_versions_that_give_the_same_b
     refs = [q["ref"] for q in document(one_gpu, resamples=0)["provenance"]["queries"]]
     assert {"prefill_stats@v3", "decode_stats@v3", "config_points@v4"} <= set(refs), refs
     assert not {"prefill_stats@v2", "decode_stats@v2", "config_points@v3"} & set(refs), refs
+
+
+def test_a_password_in_the_stores_string_is_masked_in_the_provenance():
+    """A DuckLake on PostgreSQL: DuckDB names the store by its libpq string, password and all."""
+    records: dict = {key: [] for key in REPORT_QUERIES}
+    records["store_summary"] = [{"store_path": "postgres:dbname=lake host=db user=me password=s3cret"}]
+    context = build_context(records, [], ReportOptions(resamples=0))
+    assert context["footer"]["store_path"] == "postgres:dbname=lake host=db user=me password=***"
+    assert "s3cret" not in recommendation.dumps(context)
 
 
 # where each object of docs/recommendation.md occurs in the document
