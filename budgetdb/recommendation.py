@@ -16,8 +16,9 @@ SCHEMA_VERSION = 1
 
 _PREFILL = ("n", "n_missing", "min", "p5", "p25", "p50", "p75", "p95", "max", "mean", "std", "long_tail")
 _PERCENTILES = ("p5", "p25", "p50", "p75", "p95")
-# the context's names made for templates, and the document's
+# the context's short names for templates -> the store's names, which the document uses
 _RENAMED = {"blocks": "num_active_blocks"}
+# the context's keys for display only (the seed's spellings of datasets, intervals' labels)
 _DROPPED = {"display", "label", "min_display", "max_display"}
 
 
@@ -61,11 +62,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _analysis(analysis: Mapping[str, Any], in_scope: list[str]) -> dict[str, Any]:
+def _analysis(analysis: Mapping[str, Any], hardware_in_scope: list[str]) -> dict[str, Any]:
     prefill = analysis["prefill"]
     budget = analysis["budget"]
     # the context names the hardware only when there are several; the document always does
-    hardware = analysis["hardware"] or (in_scope[0] if len(in_scope) == 1 else None)
+    hardware = analysis["hardware"] or (hardware_in_scope[0] if len(hardware_in_scope) == 1 else None)
     return {
         "hardware": hardware,
         "sources": analysis["sources"],

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -34,6 +34,7 @@ from budgetdb.report_options import (  # noqa: F401  (re-exported: the report's 
     ReportOptionsError,
     parse_alpha,
 )
+from budgetdb.store.connection import masked
 from budgetdb.templates import render, template_name
 from budgetdb.templates.formatting import dataset_order, display_name, num
 
@@ -68,9 +69,17 @@ UNCERTAIN_QUERIES = {
     "budget_lookup": "budget_lookup@v4",
     "measure_next": "measure_next@v1",
 }
+# `report --format json` without uncertainty: REPORT_QUERIES in the versions that give the same bits
+# in every run (REPORT_QUERIES' merge partial sums in the order DuckDB's threads finish; the
+# Markdown report rounds them and keeps its bytes, the document prints every bit).
+EXACT_QUERIES = {
+    **REPORT_QUERIES,
+    **{key: UNCERTAIN_QUERIES[key] for key in ("prefill_stats", "decode_stats", "config_points")},
+}
 # The report pins all it runs, the queries they use included: an unpinned `uses` of one of them
 # gets the version pinned above (tests/test_report_render.py checks every one is pinned).
 REPORT_PINS = tuple(dict.fromkeys([*REPORT_QUERIES.values(), *PLOT_QUERIES.values()]))
+EXACT_PINS = tuple(dict.fromkeys([*EXACT_QUERIES.values(), *PLOT_QUERIES.values()]))
 UNCERTAIN_PINS = tuple(dict.fromkeys([*UNCERTAIN_QUERIES.values(), *PLOT_QUERIES.values(), "config_resamples@v1"]))
 # The seed calls the prefill maximum an "extreme long tail"; we say so when max >= 2 x p95.
 LONG_TAIL_FACTOR = 2.0
@@ -124,47 +133,86 @@ def run_queries(
     return records, used
 
 
+# a report's context and the records of the queries that made it
+Queried = tuple[dict[str, Any], dict[str, list[dict]]]
+
+
+@dataclass(frozen=True)
+class ReportFormat:
+    """A format of the report in two steps: its queries (what a time limit bounds), then its text
+    from their context and records (rendering, plots: no query runs)."""
+
+    query: Callable[[duckdb.DuckDBPyConnection, ReportOptions], Queried]
+    text: Callable[[dict[str, Any], dict[str, list[dict]], ReportOptions], str]
+
+    def __call__(self, con: duckdb.DuckDBPyConnection, options: ReportOptions) -> str:
+        return self.text(*self.query(con, options), options)
+
+
 def build_report(con: duckdb.DuckDBPyConnection, options: ReportOptions) -> str:
     """The report as Markdown text; writes the plots too when `options.plots_dir` is set.
 
     The filters are checked against the store first (budgetdb.scope): a value that matches
     nothing is a ScopeError naming the values there are."""
+    return REPORT_FORMATS["md"](con, options)
+
+
+def _markdown_queries(con: duckdb.DuckDBPyConnection, options: ReportOptions) -> Queried:
     if options.plots_dir is None:
-        context, _ = report_context(con, options, {})
-    else:
+        return report_context(con, options, {})
+    from budgetdb import plots as plotting
+
+    plotting.require_matplotlib()  # before the queries: without matplotlib they would run for nothing
+    return report_context(con, options, PLOT_QUERIES)
+
+
+def _markdown(context: dict[str, Any], records: dict[str, list[dict]], options: ReportOptions) -> str:
+    if options.plots_dir is not None:
         from budgetdb import plots as plotting
 
-        plotting.require_matplotlib()
-        context, records = report_context(con, options, PLOT_QUERIES)
         link_plots(context, plotting.write_plots(context, records, options))
-    name = options.template or template_name(options.lang)
-    return render(name, context, options.template_paths)
+    return render(options.template or template_name(options.lang), context, options.template_paths)
 
 
 def build_recommendation(con: duckdb.DuckDBPyConnection, options: ReportOptions) -> str:
     """`report --format json`: the report's figures and every frontier point as a JSON document
     (budgetdb.recommendation; docs/recommendation.md)."""
-    from budgetdb import recommendation
+    return REPORT_FORMATS["json"](con, options)
 
+
+def _recommendation_queries(con: duckdb.DuckDBPyConnection, options: ReportOptions) -> Queried:
     if options.plots_dir is not None or options.template is not None or options.template_paths:
         raise ReportOptionsError("--plots and --template shape the Markdown report; the JSON format takes neither")
-    context, _ = report_context(con, options, {"pareto_frontier": PLOT_QUERIES["pareto_frontier"]})
+    return report_context(con, options, {"pareto_frontier": PLOT_QUERIES["pareto_frontier"]}, exact=True)
+
+
+def _recommendation(context: dict[str, Any], records: dict[str, list[dict]], options: ReportOptions) -> str:
+    from budgetdb import recommendation
+
     return recommendation.dumps(context)
 
 
-REPORT_FORMATS = {"md": build_report, "json": build_recommendation}
+REPORT_FORMATS = {
+    "md": ReportFormat(_markdown_queries, _markdown),
+    "json": ReportFormat(_recommendation_queries, _recommendation),
+}
 
 
 def report_context(
-    con: duckdb.DuckDBPyConnection, options: ReportOptions, more: Mapping[str, str]
-) -> tuple[dict[str, Any], dict[str, list[dict]]]:
+    con: duckdb.DuckDBPyConnection, options: ReportOptions, more: Mapping[str, str], *, exact: bool = False
+) -> Queried:
     """The context of the report in `options`' scope (checked against the store first), and the
-    records of the queries that made it: the report's own and `more` ({key: pinned ref})."""
+    records of the queries that made it: the report's own and `more` ({key: pinned ref}).
+    `exact`: without uncertainty too, the versions that give the same bits in every run."""
     chosen = scope.resolve(con, options.hardware or (), options.experiments, options.datasets)
     options = dataclasses.replace(options, hardware=chosen.hardware, experiments=chosen.experiments, datasets=chosen.datasets)
-    pins = UNCERTAIN_PINS if options.uncertain else REPORT_PINS
-    refs = {**(UNCERTAIN_QUERIES if options.uncertain else REPORT_QUERIES), **more}
-    records, used = run_queries(con, refs, query_params(options), pins)
+    if options.uncertain:
+        refs, pins = UNCERTAIN_QUERIES, UNCERTAIN_PINS
+    elif exact:
+        refs, pins = EXACT_QUERIES, EXACT_PINS
+    else:
+        refs, pins = REPORT_QUERIES, REPORT_PINS
+    records, used = run_queries(con, {**refs, **more}, query_params(options), pins)
     return build_context(records, used, options), records
 
 
@@ -447,7 +495,8 @@ def _footer(summary: Mapping[str, Any], points, used: Sequence[UsedQuery], optio
     last = summary.get("last_ingest_at")
     valid = [row for row in points if _valid_point(row)]
     return {
-        "store_path": summary.get("store_path") or "(in-memory)",
+        # a DuckLake on PostgreSQL is named by its libpq string: never print its password
+        "store_path": masked(summary.get("store_path") or "(in-memory)"),
         "last_ingest_at": _timestamp(last) if last is not None else None,
         "ingest_version": summary.get("last_ingest_version"),
         "ingest_runs": int(summary.get("ingest_runs") or 0),

@@ -103,7 +103,7 @@ def report(
             "--template",
             metavar="PATH",
             help="A folder of templates searched before the packaged ones (override one partial, "
-            "e.g. _footer.md.j2), or a main template file. Repeatable.",
+            "e.g. _footer.md.j2), or a main template file (its folder searched first). Repeatable.",
             show_default=False,
         ),
     ] = None,
@@ -167,10 +167,12 @@ def report(
         link_base=out.absolute().parent if out is not None else None,
         protected_paths=frozenset(store[0]),
     )
+    report_format = REPORT_FORMATS[format.value]
     with pandas_unloaded():
         with opened(db, read_only=True, wait=wait, data_path=data_path) as con:
-            with stopping(con, time_limit):
-                text = REPORT_FORMATS[format.value](con, options)
+            with stopping(con, time_limit):  # the queries only: a slow template or plot is no stuck query
+                context, records = report_format.query(con, options)
+        text = report_format.text(context, records, options)
     if out is None:
         write(text)
     else:
@@ -178,17 +180,22 @@ def report(
 
 
 def _templates(paths: list[Path]) -> tuple[tuple[str, ...], str | None]:
+    """The folders to search, in order, and the main template's name: the main template file's
+    folder comes first, so that the file named is the one rendered (not a namesake in a folder)."""
     folders: list[str] = []
-    main = None
+    mains: list[Path] = []
     for path in paths:
         if path.is_dir():
             folders.append(str(path))
         elif path.is_file():
-            folders.append(str(path.parent))
-            main = path.name
+            mains.append(path)
         else:
             raise BudgetdbError(f"--template {path}: no such file or folder")
-    return tuple(folders), main
+    if len(mains) > 1:
+        raise BudgetdbError(f"--template takes one main template file, got {mains[0]} and {mains[1]}")
+    if not mains:
+        return tuple(folders), None
+    return tuple(dict.fromkeys([str(mains[0].parent), *folders])), mains[0].name
 
 
 def register(app: typer.Typer) -> None:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+import reprlib
+from collections.abc import Iterable, Mapping
 from numbers import Real
 from typing import Any
+
+import jinja2
 
 SEED_ORDER = ("text-vqa", "coco-2014-vqa", "okvqa")
 DISPLAY_NAMES = {"text-vqa": "Text-VQA", "coco-2014-vqa": "COCO-2014-VQA", "okvqa": "OKVQA"}
@@ -157,9 +160,17 @@ FILTERS = {
 
 
 def finalize(value: Any) -> Any:
-    """Every `{{ }}` goes through here: a bare None or float means a missing filter or check."""
+    """Every `{{ }}` goes through here: a bare None or float means a missing filter or check; a
+    list, dict or method (printed as Python writes it: `[160.0, None]`) a missing loop or call."""
     if value is None:
         raise MissingValueError("a template printed None; check the value before printing it")
     if isinstance(value, float):
         raise MissingValueError(f"a template printed the raw float {value!r}; format it with a number filter")
+    if isinstance(value, (list, tuple, set, Mapping)):
+        raise MissingValueError(
+            f"a template printed a {type(value).__name__} ({reprlib.repr(value)}); print its items through filters "
+            "(a loop, |join, |tojson)"
+        )
+    if callable(value) and not isinstance(value, jinja2.Undefined):  # an undefined value fails as itself
+        raise MissingValueError(f"a template printed a function or method ({reprlib.repr(value)}); call it, or use a key")
     return value

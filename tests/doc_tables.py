@@ -14,17 +14,49 @@ from typing import Any
 
 
 def documented(page: Path) -> dict[str, set[str]]:
-    objects: dict[str, set[str]] = {}
+    return {name: set(keys) for name, keys in documented_types(page).items()}
+
+
+def documented_types(page: Path) -> dict[str, dict[str, str]]:
+    """Every object's keys with their type cell (`number or null`, `[string]`, ...)."""
+    objects: dict[str, dict[str, str]] = {}
     current = None
     for line in page.read_text("utf-8").splitlines():
         heading = re.fullmatch(r"### `(\w+)`", line)
         if heading:
-            current = objects.setdefault(heading.group(1), set())
+            current = objects.setdefault(heading.group(1), {})
         elif line.startswith("#"):
             current = None
-        elif current is not None and (cell := re.match(r"\| `(\w+)` \|", line)):
-            current.add(cell.group(1))
+        elif current is not None and (cell := re.match(r"\| `(\w+)` \| ([^|]*) \|", line)):
+            current[cell.group(1)] = cell.group(2)
     return objects
+
+
+def _holds(value: Any, kind: str) -> bool:
+    """Whether a JSON value is of a documented type: number, integer, string, boolean, [...] (a
+    list), an object's name or {...} (an object), each maybe `or null`."""
+    if value is None:
+        return kind.endswith(" or null")
+    kind = kind.removesuffix(" or null")
+    if isinstance(value, bool) or kind == "boolean":
+        return isinstance(value, bool) and kind == "boolean"
+    checks = {"number": (int, float), "integer": int, "string": str}
+    if kind in checks:
+        return isinstance(value, checks[kind])
+    return isinstance(value, list) if kind.startswith("[") else isinstance(value, Mapping)
+
+
+def type_disagreements(page: Path, value: Any, paths: Mapping[str, tuple[str, ...]]) -> list[str]:
+    """Each key whose value somewhere is not of the type the page gives it, one line each."""
+    tables = documented_types(page)
+    problems = set()
+    for name, where in paths.items():
+        for found_object in (o for path in where for o in found(value, path)):
+            for key, item in found_object.items():
+                kind = tables.get(name, {}).get(key)
+                if kind is not None and not _holds(item, kind):
+                    problems.add(f"`{name}.{key}` is documented as {kind}, holds {item!r}")
+    return sorted(problems)
 
 
 def found(value: Any, path: str) -> list[Mapping]:

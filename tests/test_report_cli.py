@@ -129,6 +129,20 @@ def test_template_file_replaces_the_main_template(db, tmp_path):
     assert result.stdout == "2 datasets, range 110-160 ms\n"
 
 
+def test_a_template_file_is_the_file_rendered_whatever_the_folders_before_it_hold(db, tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "my.md.j2").write_text(f"{folder}'s\n", encoding="utf-8")
+    result = invoke("report", "--db", str(db), "--template", str(tmp_path / "a"), "--template", str(tmp_path / "b" / "my.md.j2"))
+    assert result.exit_code == 0 and result.stdout == "b's\n", result.output
+    both = [str(tmp_path / folder / "my.md.j2") for folder in ("a", "b")]
+    two = invoke("report", "--db", str(db), "--template", both[0], "--template", both[1])
+    assert (
+        two.exit_code == 1
+        and two.stderr.strip() == f"Error: --template takes one main template file, got {both[0]} and {both[1]}"
+    )
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from doc_tables import disagreements
+from doc_tables import disagreements, type_disagreements
 from typer.testing import CliRunner
 
 import budgetdb
-from budgetdb import demo
+from budgetdb import demo, recommendation
 from budgetdb.cli.app import app
 from budgetdb.errors import BudgetdbError
+from budgetdb.reporting import REPORT_QUERIES, ReportOptions, build_context
 
 from report_helpers import run, store_with
 
@@ -138,6 +139,24 @@ def test_same_store_and_options_same_bytes_and_no_nan(one_gpu):
     assert first.endswith("}\n") and not re.search(r"\b(NaN|Infinity)\b", first)
 
 
+def test_without_uncertainty_the_document_runs_the_versions_that_give_the_same_bits_in_every_run(one_gpu):
+    """prefill_stats@v2, decode_stats@v2 and config_points@v3 merge partial sums in the order
+    DuckDB's threads finish: on the demo's 600,000 samples the document's means changed
+    in their last bits from one run to the next."""
+    refs = [q["ref"] for q in document(one_gpu, resamples=0)["provenance"]["queries"]]
+    assert {"prefill_stats@v3", "decode_stats@v3", "config_points@v4"} <= set(refs), refs
+    assert not {"prefill_stats@v2", "decode_stats@v2", "config_points@v3"} & set(refs), refs
+
+
+def test_a_password_in_the_stores_string_is_masked_in_the_provenance():
+    """A DuckLake on PostgreSQL: DuckDB names the store by its libpq string, password and all."""
+    records: dict = {key: [] for key in REPORT_QUERIES}
+    records["store_summary"] = [{"store_path": "postgres:dbname=lake host=db user=me password=s3cret"}]
+    context = build_context(records, [], ReportOptions(resamples=0))
+    assert context["footer"]["store_path"] == "postgres:dbname=lake host=db user=me password=***"
+    assert "s3cret" not in recommendation.dumps(context)
+
+
 # where each object of docs/recommendation.md occurs in the document
 PATHS = {
     "document": ("",),
@@ -176,6 +195,13 @@ def test_the_page_lists_every_key_of_every_object_and_no_other(tmp_path):
     assert CliRunner().invoke(app, ["ingest", str(tree), "--db", str(db)]).exit_code == 0
     doc = document(db, resamples=50)
     assert disagreements(DOC, doc, PATHS) == []
+    assert type_disagreements(DOC, doc, PATHS) == []
+
+
+def test_every_value_is_of_its_documented_type_in_an_empty_store_too(tmp_path):
+    empty = store_with(tmp_path / "empty.duckdb", [])
+    for resamples in (0, 20):
+        assert type_disagreements(DOC, document(empty, resamples=resamples), PATHS) == []
 
 
 def test_plots_and_templates_are_refused_in_one_line(one_gpu, tmp_path):

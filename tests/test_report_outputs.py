@@ -9,6 +9,7 @@ import hashlib
 import os
 import stat
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -138,6 +139,27 @@ def test_query_run_and_report_have_the_time_limit_of_sql(seed_store):
     for args in (["query", "run", "config_points"], ["report"]):
         line = one_line(invoke(*args, "--db", seed_store, "--time-limit", "0.001"))
         assert line.startswith("Error: the query was stopped after 0.001 s (its time limit)"), (args, line)
+
+
+def test_the_time_limit_bounds_the_reports_queries_not_its_rendering(store, monkeypatch):
+    """A template (or plots) slower than --time-limit once the queries are done is no stuck query:
+    the report was ended as one ("did not end within 5 s more"), written nowhere."""
+    from budgetdb import reporting
+    from budgetdb.cli import limits
+    from budgetdb.queries import limits as query_limits
+
+    stuck = []
+    monkeypatch.setattr(query_limits, "STUCK_AFTER", 0.1)
+    monkeypatch.setattr(limits, "_give_up", stuck.append)  # instead of ending the process
+    render = reporting.render
+
+    def slow_render(*args, **kwargs):
+        time.sleep(1.5)
+        return render(*args, **kwargs)
+
+    monkeypatch.setattr(reporting, "render", slow_render)
+    result = invoke("report", "--db", store, "--resamples", "0", "--time-limit", "1")
+    assert result.exit_code == 0 and stuck == [], (stuck, result.output)
 
 
 def test_query_run_has_the_row_cap_of_sql(store):

@@ -187,13 +187,14 @@ def test_footer(small_store, small_en, small_zh):
 
 def test_the_report_pins_every_query_it_runs_dependencies_included():
     from budgetdb import queries
-    from budgetdb.reporting import PLOT_QUERIES, REPORT_PINS, REPORT_QUERIES
+    from budgetdb.reporting import EXACT_PINS, EXACT_QUERIES, PLOT_QUERIES, REPORT_PINS, REPORT_QUERIES
 
-    pinned = dict(ref.split("@") for ref in REPORT_PINS)
-    assert len(pinned) == len(REPORT_PINS), "one version of each name"
-    for ref in [*REPORT_QUERIES.values(), *PLOT_QUERIES.values()]:
-        for spec in queries.closure(ref, pins=REPORT_PINS, catalog=queries.packaged()):
-            assert f"v{spec.version}" == pinned.get(spec.name), f"{ref} runs {spec.ref}: pin it in REPORT_QUERIES"
+    for refs, pins in ((REPORT_QUERIES, REPORT_PINS), (EXACT_QUERIES, EXACT_PINS)):
+        pinned = dict(ref.split("@") for ref in pins)
+        assert len(pinned) == len(pins), "one version of each name"
+        for ref in [*refs.values(), *PLOT_QUERIES.values()]:
+            for spec in queries.closure(ref, pins=pins, catalog=queries.packaged()):
+                assert f"v{spec.version}" == pinned.get(spec.name), f"{ref} runs {spec.ref}: pin it"
 
 
 def test_the_latency_choices_are_those_every_report_query_declares():

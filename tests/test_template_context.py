@@ -96,6 +96,18 @@ def test_the_page_lists_every_key_of_every_object_and_no_other(context):
         ("{{ decode.nope|dec1 }}", "tpl.md.j2:2: no key 'nope' here"),
         ("{{ 1 / 0 }}", "tpl.md.j2:2 failed: ZeroDivisionError: division by zero"),
         ("{% for x in %}", "tpl.md.j2:2: Expected an expression"),
+        ("{{ (lang|replace('zh', 'nan')|float)|tojson }}", "tpl.md.j2:2 failed: ValueError: Out of range float values"),
+        ("{% include '_nope.md.j2' %}", "tpl.md.j2:2: template '_nope.md.j2' not found in"),
+        ("{% if budget.uper is none %}{% endif %}", "tpl.md.j2:2: no key 'uper' here; the keys are: lower, upper"),
+        ("{{ budget.amounts }}", "tpl.md.j2:2: a template printed a list (["),
+        ("{{ prefill.intervals[0] }}", "tpl.md.j2:2: a template printed a dict ({"),
+        ("{{ datasets.count }}", "tpl.md.j2:2: a template printed a function or method (<built-in met"),
+        ("{{ 'a'|ljust(nope) }}", "tpl.md.j2:2: 'nope' is undefined"),
+        ("{{ 'a'|ljust(width=budget.widht) }}", "tpl.md.j2:2: no key 'widht' here"),
+        ("{{ budget.lower|fixed(digits=1) }}{{ nope }}", "tpl.md.j2:2: 'nope' is undefined"),
+        ("{{ budget['values'] }}", "tpl.md.j2:2: no key 'values' here; the keys are: lower, upper, amounts"),
+        ("{{ datasets|map(attribute='items')|join }}", "tpl.md.j2:2: no key 'items' here"),
+        ("{{ datasets|sort(attribute='nmae')|length }}", "tpl.md.j2:2: no key 'nmae' here; the keys are: name, display"),
     ],
 )
 def test_a_template_that_misuses_the_context_fails_in_one_line_naming_its_line(context, tmp_path, template, message):
@@ -104,3 +116,17 @@ def test_a_template_that_misuses_the_context_fails_in_one_line_naming_its_line(c
         render("tpl.md.j2", context, [tmp_path])
     text = str(raised.value)
     assert message in text and "\n" not in text
+
+
+def test_a_template_of_any_file_name_is_named_with_its_line(context, tmp_path):
+    (tmp_path / "report.md").write_text("first\n{% include 'part.txt' %}\n", "utf-8")
+    (tmp_path / "part.txt").write_text("a\nb\n{{ 1 / 0 }}\n", "utf-8")
+    with pytest.raises(TemplateError, match=r"part\.txt:3 failed: ZeroDivisionError"):
+        render("report.md", context, [tmp_path])
+
+
+def test_a_partial_that_is_not_utf8_is_named(context, tmp_path):
+    (tmp_path / "report.md.j2").write_text("first\n{% include '_part.md.j2' %}\n", "utf-8")
+    (tmp_path / "_part.md.j2").write_bytes(b"\xff\xfe")
+    with pytest.raises(TemplateError, match=r"^template '_part\.md\.j2' \(searched in .*\) is not UTF-8 text"):
+        render("report.md.j2", context, [tmp_path])
