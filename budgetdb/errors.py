@@ -35,3 +35,9 @@ class IngestFailedError(BudgetdbError):
 
 class StoreConflictError(BudgetdbError):
     """Other writers kept committing conflicting changes to a shared (DuckLake) store."""
+
+
+def first_line(exc: BaseException) -> str:
+    """An error's first line (DuckDB's messages go on with `LINE 12:` and a pointer): errors are one line."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

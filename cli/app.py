@@ -63,8 +63,9 @@ def _one_line(exc: BaseException) -> str | None:
     duckdb = sys.modules.get("duckdb")
     if duckdb is None or not _from_duckdb(exc, duckdb):
         return None
+    from budgetdb.errors import first_line
     from budgetdb.store.connection import masked
-    from budgetdb.store.duckdb_messages import disk_problem, first_line, is_interrupt
+    from budgetdb.store.duckdb_messages import disk_problem, is_interrupt
 
     if is_interrupt(exc):
         return None  # Ctrl-C: main() says "Interrupted."

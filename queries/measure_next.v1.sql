@@ -77,7 +77,7 @@ example_accuracy AS (
     CROSS JOIN args a
     WHERE s.config_run_id IN (SELECT config_run_id FROM rivals UNION SELECT rival FROM rivals)
       AND (a.include_repeats OR NOT s."repeat")
-      AND NOT isnan(s.accuracy)
+      AND isfinite(s.accuracy)  -- an infinite accuracy (stored as written) is missing, as in config_resamples
     GROUP BY ALL
 ),
 
@@ -114,7 +114,7 @@ needed AS (
         v.rival,
         sp.s_d,
         a.delta,
-        CASE WHEN sp.s_d > 0 THEN CAST(ceil(((1.96 + 0.8416) * sp.s_d / a.delta) ^ 2) AS BIGINT) END AS n_needed,
+        CASE WHEN isfinite(sp.s_d) AND sp.s_d > 0 THEN CAST(ceil(((1.96 + 0.8416) * sp.s_d / a.delta) ^ 2) AS BIGINT) END AS n_needed,
         c.mean_total_ms
     FROM undecided u
     CROSS JOIN args a

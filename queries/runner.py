@@ -9,6 +9,8 @@ from typing import Any
 
 import duckdb
 
+from budgetdb.errors import first_line
+
 from . import fetch, numpy_steps, ranges
 from .catalog import Catalog, Pins, Plan, Step, load
 from .coerce import coerce_value
@@ -174,7 +176,7 @@ class Session:
                 columns = numpy_steps.run(step.spec.numpy, step.spec.ref, inputs, bound)
                 numpy_steps.create_table(self.con, target, step.spec.numpy, columns)
         except duckdb.Error as exc:
-            raise QueryRunError(f"{plan.ref} failed{where}: {exc}") from exc
+            raise QueryRunError(f"{plan.ref} failed{where}: {first_line(exc)}") from exc
         if keep_as is None:
             self.tables[ref] = key
 
@@ -233,7 +235,7 @@ def _fetch(
         found = fetch.rows(con, sql, values, as_text=as_text)
         rows, truncated = found.take(max_rows)
     except duckdb.Error as exc:
-        raise QueryRunError(f"{plan.ref} failed: {exc}") from exc
+        raise QueryRunError(f"{plan.ref} failed: {first_line(exc)}") from exc
     return QueryResult(
         spec=plan.spec,
         params=dict(bound),

@@ -20,12 +20,11 @@ from pathlib import Path
 
 import duckdb
 
-from budgetdb.errors import StoreBusyError, StoreCorruptError, StoreNotFoundError
+from budgetdb.errors import StoreBusyError, StoreCorruptError, StoreNotFoundError, first_line
 
 from . import extensions, migrations
 from .concurrency import retrying
 from .duckdb_messages import (
-    first_line,
     is_already_exists,
     is_corrupt,
     is_lake_creation_race,

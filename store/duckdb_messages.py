@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from budgetdb.errors import first_line
+
 # -- another writer committed first (DuckLake's optimistic concurrency) -------------------------
 
 _CONFLICT_TEXT = ("transaction conflict", "conflict on", "write-write conflict", "failed to commit ducklake transaction")
@@ -140,11 +142,6 @@ _ERROR_NOISE = re.compile(
     r'^(?:Invalid Input|Conversion|IO|Out of Range|Binder) Error: |\s*in file "[^"]*",?|\s*in record/value \d+'
 )
 _NOT_AN_OBJECT = re.compile(r"JSON transform error.*Expected OBJECT, but got (\w+)")
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def load_error(exc: BaseException, path: str | None = None) -> str:

@@ -19,9 +19,8 @@ from pathlib import Path
 
 import duckdb
 
-from budgetdb.errors import BudgetdbError
+from budgetdb.errors import BudgetdbError, first_line
 
-from .duckdb_messages import first_line
 from .transaction import scalar, snapshot
 
 PARTITION_BY = ("hardware", "dataset")

@@ -239,3 +239,13 @@ def test_the_new_commands_are_documented(command):
         click_command = click_command.commands[name]
     for param in click_command.params:
         assert getattr(param, "help", None) or param.name == "help", f"{command} {param.name} has no help"
+
+
+def test_a_query_that_fails_in_duckdb_is_one_line_without_its_sql_pointer(store, team):
+    (team / "no_column.v1.sql").write_text(
+        query_file("no_column", 1, "SELECT dataset, nope AS n FROM pareto_frontier", uses="pareto_frontier"), "utf-8"
+    )
+    result = invoke("query", "run", "no_column", "--queries", team, "--db", store)
+    assert result.exit_code == 1
+    assert result.stderr.startswith('Error: no_column@v1 failed: Binder Error: Referenced column "nope" not found')
+    assert "LINE" not in result.stderr and "\\n" not in result.stderr and len(result.stderr.splitlines()) == 1

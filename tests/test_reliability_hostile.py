@@ -507,11 +507,6 @@ def test_a_200_mb_result_file_is_ingested_within_3_gb(tmp_path):
     con.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="measure_next@v1 casts ceil(NaN) to BIGINT: an infinite accuracy makes s_d NaN, and DuckDB orders NaN "
-    "above 0 (s_d > 0 holds). The fix is a new query version (queries/ is outside this change).",
-)
 def test_an_infinite_accuracy_in_one_sample_leaves_the_uncertain_report_standing(tmp_path):
     rng = np.random.default_rng(0)
     runs = []
