@@ -150,6 +150,9 @@ def open_store(
     data_path=None,
     allow_local_files: bool = False,
     output_dir: str | os.PathLike | None = None,
+    snapshot: int | None = None,
+    against: StoreLocation | None = None,
+    against_snapshot: int | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open the store, read-only unless asked; a writer upgrades an older schema first.
 
@@ -161,18 +164,31 @@ def open_store(
     are locked. `allow_local_files` lets it read (never write: the SQL check refuses COPY) any
     local file; `output_dir` lets DuckDB write below that one folder (export). The writer
     (ingest) reads result files, so only extension downloads are off for it.
+
+    `snapshot`: a DuckLake as it was at that snapshot (DuckLake's time travel, read-only).
+    `against`: a second store (or the same one again) attached read-only as the catalog `against`,
+    at `against_snapshot` for a DuckLake (budgetdb compare's candidate side: store/against.py).
     """
     location = locate(db, data_path)
     if read_only and location.path is not None and not location.path.exists():
         raise StoreNotFoundError(f"no store at {location.label}; create one with `budgetdb ingest PATH` (or pass --db)")
-    access = _Access(read_only, allow_local_files, _folder(output_dir) if output_dir is not None else None)
+    _check_snapshot(location, snapshot, "--snapshot")
+    if against is not None:
+        _check_snapshot(against, against_snapshot, "--against-snapshot")
+    access = _Access(
+        read_only, allow_local_files, _folder(output_dir) if output_dir is not None else None, against is not None, snapshot
+    )
     con = _connect_waiting(location, access, wait)
     try:
         con.execute("SET enable_progress_bar = false")
         if location.is_lake:
             con.execute("SET python_enable_replacements = false")
-        if read_only and (location.is_lake or access.output_dir is not None):
-            _restrict(con, location, access)
+        if against is not None:
+            from .against import attach_against
+
+            attach_against(con, against, against_snapshot)
+        if read_only and (location.is_lake or access.output_dir is not None or against is not None):
+            _restrict(con, location, access, against)
         if read_only:
             version = migrations.check(con, location.label)
             if version == 0:
@@ -242,11 +258,14 @@ class _Access:
     read_only: bool
     local_files: bool = False
     output_dir: str | None = None  # with a trailing separator: DuckDB's allowed_directories match prefixes
+    against: bool = False  # a second store is attached after connecting
+    snapshot: int | None = None  # a DuckLake's snapshot to attach
 
     def config(self) -> dict:
         """The settings given at connect time. A reader is locked here unless a folder must be
-        allowed first (DuckDB takes allowed_directories only once the database runs): _restrict()."""
-        if not self.read_only or self.output_dir is not None:
+        allowed first (DuckDB takes allowed_directories only once the database runs) or another
+        store attached: _restrict()."""
+        if not self.read_only or self.output_dir is not None or self.against:
             return dict(_BASE_CONFIG)
         if self.local_files:
             return {**_BASE_CONFIG, **_NO_EXTENSIONS, **_LOCKED_CONFIG}
@@ -257,12 +276,15 @@ def _folder(path: str | os.PathLike) -> str:
     return str(Path(path).expanduser().absolute()).rstrip(os.sep) + os.sep
 
 
-def _restrict(con: duckdb.DuckDBPyConnection, location: StoreLocation, access: _Access) -> None:
+def _restrict(
+    con: duckdb.DuckDBPyConnection, location: StoreLocation, access: _Access, against: StoreLocation | None = None
+) -> None:
     """A reader not locked at connect time (a DuckLake, attached to an in-memory database
-    first; an export): allow its folders, then the same limits as any reader."""
+    first; an export; a second store attached): allow its folders, then the same limits as any reader."""
     folders = []
-    if location.is_lake:  # the lake's Parquet files
-        folders += [row[0] for row in con.execute(f"SELECT data_path FROM ducklake_settings('{LAKE_ALIAS}')").fetchall()]
+    lakes = ([LAKE_ALIAS] if location.is_lake else []) + (["against"] if against is not None and against.is_lake else [])
+    for alias in lakes:  # the lakes' Parquet files
+        folders += [row[0] for row in con.execute(f"SELECT data_path FROM ducklake_settings('{alias}')").fetchall()]
     if access.output_dir is not None:
         folders.append(access.output_dir)
     folders = [folder for folder in folders if folder]
@@ -379,7 +401,7 @@ def _connect(location: StoreLocation, access: _Access) -> duckdb.DuckDBPyConnect
             raise StoreNotFoundError(f"cannot create store {location.label}: {exc.strerror or exc}") from exc
     con = extensions.offline_connection()
     try:
-        _attach_lake(con, location, access.read_only)
+        _attach_lake(con, location, access.read_only, access.snapshot)
     except duckdb.Error as exc:
         con.close()
         if is_lake_creation_race(exc):
@@ -437,24 +459,43 @@ def _empty_file(path: Path) -> bool:
         return False
 
 
-def _attach_lake(con: duckdb.DuckDBPyConnection, location: StoreLocation, read_only: bool) -> None:
-    """Load the extensions from their package files, attach the lake and make it the default."""
+def _attach_lake(
+    con: duckdb.DuckDBPyConnection,
+    location: StoreLocation,
+    read_only: bool,
+    snapshot: int | None = None,
+    alias: str = LAKE_ALIAS,
+) -> None:
+    """Load the extensions from their package files, attach the lake (at `snapshot`) as `alias`
+    (a constant of budgetdb's) and make it the default when it is the store."""
     extensions.load(con, "ducklake")
     if location.on_postgres:
         extensions.load(con, "postgres_scanner")
     if location.data_path and "://" in location.data_path:  # object storage: docs/scale.md
         extensions.load(con, "httpfs")
         extensions.load(con, "aws")
-    options = _attach_options(location, read_only)
-    con.execute(f"ATTACH {_quote(location.attach_target)} AS {LAKE_ALIAS}" + (f" ({options})" if options else ""))
-    con.execute(f"USE {LAKE_ALIAS}")
+    options = _attach_options(location, read_only, snapshot)
+    con.execute(f"ATTACH {_quote(location.attach_target)} AS {alias}" + (f" ({options})" if options else ""))
+    if alias == LAKE_ALIAS:
+        con.execute(f"USE {LAKE_ALIAS}")
 
 
 class _CreationRace(Exception):
     """Another writer was creating the same DuckLake at the same moment."""
 
 
-def _attach_options(location: StoreLocation, read_only: bool) -> str:
+def _check_snapshot(location: StoreLocation, snapshot: int | None, option: str) -> None:
+    if snapshot is None:
+        return
+    if not location.is_lake:
+        raise StoreNotFoundError(
+            f"{option} {snapshot}: {location.label} is a DuckDB file; snapshots are a DuckLake's (docs/scale.md)"
+        )
+    if not isinstance(snapshot, int) or isinstance(snapshot, bool) or snapshot < 0:
+        raise StoreNotFoundError(f"{option} must be a snapshot id (an integer >= 0), got {snapshot!r}")
+
+
+def _attach_options(location: StoreLocation, read_only: bool, snapshot: int | None = None) -> str:
     options = []
     if location.data_path:
         options.append(f"DATA_PATH {_quote(location.data_path)}")
@@ -463,6 +504,8 @@ def _attach_options(location: StoreLocation, read_only: bool) -> str:
             options.append("OVERRIDE_DATA_PATH true")
     if read_only:
         options.append("READ_ONLY")
+        if snapshot is not None:  # an int (checked): DuckLake's time travel
+            options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
     else:
         # inlined rows (small inserts kept in the catalog) come back with nested doubles off by
         # one ulp (DuckLake 1.5.5); every insert goes to Parquet, so the store stays lossless
