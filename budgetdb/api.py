@@ -149,6 +149,82 @@ def report(
         return build_report(con, options)
 
 
+def compare(
+    *,
+    db: str | os.PathLike | None = None,
+    data_path: str | os.PathLike | None = None,
+    snapshot: int | None = None,
+    against_db: str | os.PathLike | None = None,
+    against_data_path: str | os.PathLike | None = None,
+    against_snapshot: int | None = None,
+    hardware: str | Sequence[str] = (),
+    experiments: str | Sequence[str] = (),
+    datasets: str | Sequence[str] = (),
+    against_hardware: str | Sequence[str] = (),
+    against_experiments: str | Sequence[str] = (),
+    latency_stage: str = "T_total",
+    latency_stat: str = "mean",
+    resamples: int = 1000,
+    seed: int = 0,
+    noise_latency: float = 0.01,
+    noise_accuracy: float = 0.005,
+    fdr: float = 0.05,
+    step: float = 10.0,
+    coarse_step: float = 50.0,
+    format: str = "dict",
+    lang: str = "zh",
+    time_limit: float = 0.0,
+) -> Any:
+    """What changed between two scopes, as `budgetdb compare` says it: `format="dict"` (default) the
+    JSON document as Python values, `"json"` its text, `"markdown"` the Markdown in `lang`.
+
+    The baseline is the store `db` (at `snapshot`, a DuckLake's) with `hardware`, `experiments` and
+    `datasets`; the candidate `against_db` (default: the same store) at `against_snapshot`, with
+    `against_hardware` and `against_experiments` (default: the baseline's) and the same datasets.
+    Both are opened read-only; the candidate is the catalog `against` of the queries (compare_*).
+    """
+    from budgetdb import comparing as _compare
+    from budgetdb.queries.limits import time_limit as limited
+
+    if format not in ("dict", "json", "markdown"):
+        raise _compare.CompareError(f"format must be dict, json or markdown, not {format!r}")
+    options = _compare.CompareOptions(
+        db=db,
+        data_path=data_path,
+        snapshot=snapshot,
+        against_db=against_db,
+        against_data_path=against_data_path,
+        against_snapshot=against_snapshot,
+        hardware=_strings(hardware),
+        experiments=_strings(experiments),
+        datasets=_strings(datasets),
+        against_hardware=_strings(against_hardware),
+        against_experiments=_strings(against_experiments),
+        latency_stage=latency_stage,
+        latency_stat=latency_stat,
+        resamples=resamples,
+        seed=seed,
+        noise_latency=noise_latency,
+        noise_accuracy=noise_accuracy,
+        fdr=fdr,
+        step=step,
+        coarse_step=coarse_step,
+        lang=lang,
+    )
+    _compare.check_options(options)
+    con = _compare.open_sides(options)
+    try:
+        with limited(con, time_limit):
+            doc = _compare.compare(con, options)
+    finally:
+        con.close()
+    if format == "json":
+        return _compare.to_json(doc)
+    if format == "markdown":
+        return _compare.to_markdown(doc, lang)
+    return doc
+
+
 def _catalog(folders: Folders) -> _queries.Catalog:
     return _queries.load(_paths(folders))
 

@@ -13,12 +13,13 @@
 --   not lie inside the noise band (ratio within 1 +- noise_latency, delta within +- noise_accuracy);
 --   else it is no change ("~"). NULL without resamples. Each side's frontier per dataset (the strict
 --   dominance rule of pareto_frontier over that side's points): on_frontier_* and p_frontier_*, the
---   share of resamples in which the point is on it.
+--   share of resamples in which the point is on it; each side's own 95% intervals of its accuracy and
+--   latency (acc_baseline_lo ... lat_candidate_hi).
 -- param: noise_latency DOUBLE BETWEEN 0 AND 1 = 0.01 -- a latency ratio whose interval lies within 1 +- this is no change
 -- param: noise_accuracy DOUBLE BETWEEN 0 AND 1 = 0.005 -- an accuracy difference whose interval lies within +- this is no change
 -- param: fdr DOUBLE BETWEEN 0 AND 1 = 0.05 -- the false discovery rate Benjamini-Hochberg controls (q)
 -- uses: compare_runs, compare_resamples
--- returns: dataset, tier, variant, top_k, num_active_blocks, presence, paired, n_baseline, n_candidate, acc_baseline, acc_candidate, lat_baseline, lat_candidate, latency_ratio, ratio_lo, ratio_hi, p_latency, q_latency, latency_changed, delta_acc, delta_lo, delta_hi, p_accuracy, q_accuracy, accuracy_changed, on_frontier_baseline, on_frontier_candidate, p_frontier_baseline, p_frontier_candidate, baseline_run_id, candidate_run_id, cfg
+-- returns: dataset, tier, variant, top_k, num_active_blocks, presence, paired, n_baseline, n_candidate, acc_baseline, acc_candidate, lat_baseline, lat_candidate, latency_ratio, ratio_lo, ratio_hi, p_latency, q_latency, latency_changed, delta_acc, delta_lo, delta_hi, p_accuracy, q_accuracy, accuracy_changed, on_frontier_baseline, on_frontier_candidate, p_frontier_baseline, p_frontier_candidate, acc_baseline_lo, acc_baseline_hi, lat_baseline_lo, lat_baseline_hi, acc_candidate_lo, acc_candidate_hi, lat_candidate_lo, lat_candidate_hi, baseline_run_id, candidate_run_id, cfg
 
 WITH args AS (
     SELECT
@@ -126,6 +127,19 @@ frontier AS (
     GROUP BY side, cfg
 ),
 
+-- each side's own 95% intervals (percentile bootstrap), for plots and tables
+side_intervals AS (
+    SELECT
+        cfg,
+        quantile_cont(accuracy, [0.025, 0.975]) FILTER (WHERE side = 0) AS acc_b,
+        quantile_cont(latency, [0.025, 0.975]) FILTER (WHERE side = 0) AS lat_b,
+        quantile_cont(accuracy, [0.025, 0.975]) FILTER (WHERE side = 1) AS acc_c,
+        quantile_cont(latency, [0.025, 0.975]) FILTER (WHERE side = 1) AS lat_c
+    FROM compare_resamples
+    WHERE r >= 0
+    GROUP BY cfg
+),
+
 resampled AS (
     SELECT side, count(DISTINCT r) FILTER (WHERE r >= 0) AS resamples FROM compare_resamples GROUP BY side
 ),
@@ -173,10 +187,13 @@ SELECT
     CASE WHEN x.candidate_run_id IS NOT NULL THEN coalesce(fc.on_point, false) END AS on_frontier_candidate,
     CASE WHEN x.baseline_run_id IS NOT NULL AND sb.resamples > 0 THEN coalesce(fb.times, 0) / sb.resamples END AS p_frontier_baseline,
     CASE WHEN x.candidate_run_id IS NOT NULL AND sc.resamples > 0 THEN coalesce(fc.times, 0) / sc.resamples END AS p_frontier_candidate,
+    i.acc_b[1] AS acc_baseline_lo, i.acc_b[2] AS acc_baseline_hi, i.lat_b[1] AS lat_baseline_lo, i.lat_b[2] AS lat_baseline_hi,
+    i.acc_c[1] AS acc_candidate_lo, i.acc_c[2] AS acc_candidate_hi, i.lat_c[1] AS lat_candidate_lo, i.lat_c[2] AS lat_candidate_hi,
     x.baseline_run_id,
     x.candidate_run_id,
     x.cfg
 FROM rows x
+LEFT JOIN side_intervals i ON i.cfg = x.cfg
 CROSS JOIN args a
 LEFT JOIN frontier fb ON fb.cfg = x.cfg AND fb.side = 0
 LEFT JOIN frontier fc ON fc.cfg = x.cfg AND fc.side = 1

@@ -232,6 +232,20 @@ def opened(db=None, **options) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
+@contextmanager
+def corrupt_on_close(con: duckdb.DuckDBPyConnection, db=None, data_path=None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """`opened` for a connection opened another way (with a second store attached): closed afterwards,
+    a damaged block met inside the block a StoreCorruptError naming the store."""
+    try:
+        yield con
+    except Exception as exc:
+        if is_corrupt(exc) and not isinstance(exc, StoreCorruptError):
+            raise StoreCorruptError(corrupt_message(locate(db, data_path), exc)) from exc
+        raise
+    finally:
+        con.close()
+
+
 def corrupt_message(location: StoreLocation | str, exc: BaseException) -> str:
     """One line for a store DuckDB found damaged, naming the file and what DuckDB said."""
     for cause in _causes(exc):
