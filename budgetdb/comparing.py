@@ -103,20 +103,23 @@ def compare(con, options: CompareOptions) -> dict[str, Any]:
 
     baseline, candidate = _scopes(con, options)
     base_loc, cand_loc = locations(options)
-    if (base_loc.label, options.snapshot, baseline) == (cand_loc.label, options.against_snapshot, candidate):
-        raise CompareError(
-            f"the two sides are the same scope ({_describe(base_loc.label, options.snapshot, baseline)}): pass "
-            "--against-hardware, --against-experiment, --against-db or --against-snapshot for the candidate"
-        )
     params = options.params(baseline, candidate)
     with queries.Session(con) as session:
-        lookup = queries.run(con, TOP, params, session=session, pins=list(PINS))  # every query, each once
 
         def rows(ref: str) -> list[dict[str, Any]]:
             own = {p.name for p in queries.plan(ref, pins=list(PINS)).params}
             mine = {k: v for k, v in params.items() if k in own}
             return queries.run(con, ref, mine, session=session, pins=list(PINS)).records()
 
+        runs = rows("compare_runs@v1")
+        same_store = (base_loc.label, options.snapshot) == (cand_loc.label, options.against_snapshot)
+        sides = [{r["config_run_id"] for r in runs if r["side"] == side} for side in ("baseline", "candidate")]
+        if same_store and sides[0] == sides[1]:
+            raise CompareError(
+                f"the two sides are the same scope ({_describe(base_loc.label, options.snapshot, baseline)}): pass "
+                "--against-hardware, --against-experiment, --against-db or --against-snapshot for the candidate"
+            )
+        lookup = queries.run(con, TOP, params, session=session, pins=list(PINS))  # every query, each once
         configs, summary = rows("compare_configs@v1"), rows("compare_summary@v1")
     _check_matched(configs, con, params)
     return _document(options, configs, summary, lookup.records(), lookup.executed, (base_loc, baseline), (cand_loc, candidate))

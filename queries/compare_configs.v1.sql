@@ -5,9 +5,12 @@
 --   on both sides: latency_ratio = candidate / baseline latency statistic and delta_acc = candidate -
 --   baseline accuracy, each with its 95% percentile-bootstrap interval over compare_resamples'
 --   resamples (paired when `paired`: the same weights for an example on both sides; else the sides
---   resampled independently). p_latency and p_accuracy are two-sided bootstrap p-values of "no
---   change" (ratio 1, delta 0): p = min(1, 2 * min(1 + #{x_r <= 0}, 1 + #{x_r >= 0}) / (R + 1)), x_r the
---   resample's log ratio or delta, R the resamples where it is defined. q_latency and q_accuracy are
+--   resampled independently). p_latency and p_accuracy are two-sided p-values of "no change" (ratio 1,
+--   delta 0) from the bootstrap's standard error: z = x / sd(x_r), p = erfc(|z| / sqrt(2)) (the normal
+--   approximation; erfc by Abramowitz-Stegun 7.1.26, absolute error < 1.5e-7), x the log ratio or the
+--   delta, x_r its value in each resample (sd 0: p = 1 when x = 0, else 0). Counting resamples beyond 0
+--   cannot give a p below 2 / (R + 1), too coarse for Benjamini-Hochberg over many configs (a lone change
+--   among 81 configs' 162 tests at q = 0.05 would need R > 6,000). q_latency and q_accuracy are
 --   Benjamini-Hochberg adjusted p-values over one family: both tests of every config on both sides.
 --   A change is flagged (latency_changed, accuracy_changed) when its q <= fdr and its interval does
 --   not lie inside the noise band (ratio within 1 +- noise_latency, delta within +- noise_accuracy);
@@ -65,19 +68,56 @@ draws AS (
     WHERE b.side = 0 AND b.r >= 0
 ),
 
-bootstrap AS (
+spread AS (
     SELECT
         cfg,
         quantile_cont(ratio, [0.025, 0.975]) AS ratio_ci,
         quantile_cont(delta, [0.025, 0.975]) AS delta_ci,
-        least(1.0, 2 * least(1 + count(*) FILTER (WHERE log_ratio <= 0), 1 + count(*) FILTER (WHERE log_ratio >= 0))
-            / (count(log_ratio) + 1)) AS p_latency,
-        least(1.0, 2 * least(1 + count(*) FILTER (WHERE delta <= 0), 1 + count(*) FILTER (WHERE delta >= 0))
-            / (count(delta) + 1)) AS p_accuracy,
+        -- sums in one order: the same bits in every run
+        fsum(log_ratio ORDER BY log_ratio) / count(log_ratio) AS mean_log_ratio,
+        fsum(delta ORDER BY delta) / count(delta) AS mean_delta,
         count(log_ratio) AS n_ratio,
         count(delta) AS n_delta
     FROM draws
     GROUP BY cfg
+),
+
+deviations AS (
+    SELECT
+        s.cfg,
+        sqrt(fsum((d.log_ratio - s.mean_log_ratio) ^ 2 ORDER BY (d.log_ratio - s.mean_log_ratio) ^ 2) / (s.n_ratio - 1)) AS sd_log_ratio,
+        sqrt(fsum((d.delta - s.mean_delta) ^ 2 ORDER BY (d.delta - s.mean_delta) ^ 2) / (s.n_delta - 1)) AS sd_delta
+    FROM spread s
+    JOIN draws d ON d.cfg = s.cfg
+    WHERE s.n_ratio > 1 AND s.n_delta > 1
+    GROUP BY s.cfg, s.n_ratio, s.n_delta
+),
+
+z_scores AS (
+    SELECT
+        s.*,
+        CASE WHEN v.sd_log_ratio > 0 THEN abs(ln(p.lat_candidate / p.lat_baseline)) / v.sd_log_ratio
+             WHEN ln(p.lat_candidate / p.lat_baseline) = 0 THEN 0 ELSE 'inf'::DOUBLE END AS z_latency,
+        CASE WHEN v.sd_delta > 0 THEN abs(p.acc_candidate - p.acc_baseline) / v.sd_delta
+             WHEN p.acc_candidate = p.acc_baseline THEN 0 ELSE 'inf'::DOUBLE END AS z_accuracy
+    FROM spread s
+    JOIN deviations v ON v.cfg = s.cfg
+    JOIN points p ON p.cfg = s.cfg
+),
+
+-- p = erfc(z / sqrt(2)) (1 at z = 0): Abramowitz and Stegun 7.1.26, erfc(x) = t (a1 + t (a2 + t (a3 + t (a4 + t a5)))) exp(-x^2), t = 1 / (1 + 0.3275911 x)
+bootstrap AS (
+    SELECT
+        cfg, ratio_ci, delta_ci, n_ratio, n_delta,
+        CASE WHEN isinf(z_latency) THEN 0.0 WHEN z_latency = 0 THEN 1.0 ELSE least(1.0, (
+            SELECT t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))) * exp(-x * x)
+            FROM (SELECT z_latency / sqrt(2) AS x, 1 / (1 + 0.3275911 * z_latency / sqrt(2)) AS t)
+        )) END AS p_latency,
+        CASE WHEN isinf(z_accuracy) THEN 0.0 WHEN z_accuracy = 0 THEN 1.0 ELSE least(1.0, (
+            SELECT t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))) * exp(-x * x)
+            FROM (SELECT z_accuracy / sqrt(2) AS x, 1 / (1 + 0.3275911 * z_accuracy / sqrt(2)) AS t)
+        )) END AS p_accuracy
+    FROM z_scores
 ),
 
 -- Benjamini-Hochberg over one family: the latency and accuracy test of every config on both sides
