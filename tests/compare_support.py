@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from budgetdb.store import open_store
+
 from builders import add_config_run, new_store
 
 # (tier, top_k, blocks), mean latency (ms), accuracy: a frontier of four and one dominated config

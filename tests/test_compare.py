@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 import budgetdb
 from budgetdb.cli.app import app
+
 from compare_support import CONFIGS, add_side, lake_store, slower, store
 from lake_support import new_lake
 
