@@ -26,7 +26,9 @@ unweighted statistic: each mean a correctly rounded sum (math.fsum) over the cou
 quantile_cont's. Weighted means are exact: each value is scaled by 2^k and rounded (k as large as
 keeps every run's weighted sum below 2^51) and the sums are matrix products of integers, which
 float64 holds exactly in any order; a weighted quantile's positions come from integer running sums
-of the weights along the sorted values. The same inputs give the same bits on any machine.
+of the weights along the sorted values, over a band around the unweighted quantile's rank (BAND_SD
+standard deviations of it on each side; all values for a resample whose positions fall outside).
+The same inputs give the same bits on any machine.
 """
 
 from __future__ import annotations
@@ -59,11 +61,13 @@ POISSON_1 = np.array(
 MAX_WEIGHT = len(POISSON_1)
 QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 CHUNK = 64  # resamples drawn at once
+BAND_SD = 6.0  # a weighted quantile's band: its half-width in standard deviations of the quantile's rank
 UNPAIRED_STREAM = 1 << 31  # added to the seed for the candidate runs of unpaired configs
 
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
+_TOP = 16  # the weight of most draws is read from a table of their top 16 bits
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -82,12 +86,31 @@ def key_states(seed: int, keys: np.ndarray) -> np.ndarray:
         return _mix(start ^ keys.astype(np.int64).view(np.uint64))
 
 
+def _table() -> tuple[np.ndarray, np.uint64]:
+    """The weight of every draw whose top 16 bits fix it (a bucket holding no threshold), 255 elsewhere."""
+    shift = np.uint64(64 - _TOP)
+    first = np.arange(1 << _TOP, dtype=np.uint64) << shift
+    last = first + np.uint64((1 << (64 - _TOP)) - 1)
+    low = np.searchsorted(POISSON_1, first, side="right")
+    high = np.searchsorted(POISSON_1, last, side="right")
+    table = low.astype(np.uint8)
+    table[low != high] = 255
+    return table, shift
+
+
+_WEIGHT_TABLE, _SHIFT = _table()
+
+
 def weights(states: np.ndarray, start: int, stop: int) -> np.ndarray:
     """w_r(e) for r in start..stop-1 (rows) and the examples of `states` (columns), as uint8."""
     with np.errstate(over="ignore"):
         steps = (np.arange(start, stop, dtype=np.uint64) + np.uint64(1)) * _GAMMA
         draws = _mix(states[None, :] + steps[:, None])
-    return np.searchsorted(POISSON_1, draws, side="right").astype(np.uint8)
+    out = _WEIGHT_TABLE[draws >> _SHIFT]
+    unsure = out == 255
+    if unsure.any():
+        out[unsure] = np.searchsorted(POISSON_1, draws[unsure], side="right")
+    return out
 
 
 def _scale(values: np.ndarray) -> float:
@@ -115,8 +138,10 @@ class _Run:
         has_acc, has_ms = ~np.isnan(acc), ~np.isnan(ms)
         self.n = int(has_ms.sum())
         self.acc_keys, self.acc = key_index[has_acc], acc[has_acc]
-        order = np.argsort(ms[has_ms], kind="stable")
-        self.ms_keys, self.ms = key_index[has_ms][order], ms[has_ms][order]
+        self.ms_keys, self.ms = key_index[has_ms], ms[has_ms]
+        if quantile is not None:  # sorted: the quantiles' running weights follow the values
+            order = np.argsort(self.ms, kind="stable")
+            self.ms_keys, self.ms = self.ms_keys[order], self.ms[order]
         self.point_acc = math.fsum(self.acc.tolist()) / len(self.acc) if len(self.acc) else math.nan
         if quantile is None:
             self.point_lat = math.fsum(self.ms.tolist()) / len(self.ms) if len(self.ms) else math.nan
@@ -125,7 +150,8 @@ class _Run:
 
     def columns(self, examples: np.ndarray) -> np.ndarray:
         """Four rows over `examples` (sorted key indexes): scaled accuracy sum, accuracy count,
-        latency count, scaled latency sum (0 for a quantile), each summed over an example's samples."""
+        latency count, and the scaled latency sum (a quantile: the count of the values below its
+        band), each summed over an example's samples."""
         width = len(examples)
         self.acc_scale, self.lat_scale = _scale(self.acc), _scale(self.ms)
         out = np.zeros((4, width))
@@ -135,31 +161,75 @@ class _Run:
         np.add.at(out[2], m, 1.0)
         if self.quantile is None:
             np.add.at(out[3], m, np.round(self.ms * self.lat_scale))
+        elif len(self.ms):  # the examples of the values below the quantile's band, once each
+            np.add.at(out[3], m[: self.band()[0]], 1.0)
         return out
 
-    def quantiles(self, w: np.ndarray) -> np.ndarray:
-        """quantile_cont of the run's latencies repeated by each row's weights."""
+    def band(self) -> tuple[int, int]:
+        """The sorted values a weighted quantile's positions almost always fall among: BAND_SD
+        standard deviations of the quantile's rank on each side of the unweighted one."""
+        q, n = self.quantile, len(self.ms)
+        assert q is not None
+        centre, half = int((n - 1) * q), int(BAND_SD * math.sqrt(n * q * (1 - q))) + 16
+        return max(0, centre - half), min(n, centre + half + 2)
+
+    def quantiles(self, w: np.ndarray, before: np.ndarray, total: np.ndarray) -> np.ndarray:
+        """quantile_cont of the run's latencies repeated by each row's weights: `before`, the weight
+        of the values below the band, and `total`, of all values (both exact integer sums)."""
         q = self.quantile
         assert q is not None
         out = np.full(len(w), np.nan)
-        if not len(self.ms):
+        n = len(self.ms)
+        if not n:
             return out
-        running = np.cumsum(w[:, self.ms_keys], axis=1, dtype=np.int64)
-        total = running[:, -1]
+        lo, hi = self.band()
         rn = (total - 1) * q
         first, second = np.floor(rn).astype(np.int64), np.ceil(rn).astype(np.int64)
-        # position p of the expanded sample is sorted value i when running[i - 1] <= p < running[i];
-        # the rows, offset so that they follow one another, are searched at once
-        offset = (np.arange(len(w), dtype=np.int64) * (int(total.max(initial=0)) + 1))[:, None]
-        flat = (running + offset).ravel()
-        at_first = np.searchsorted(flat, first + offset[:, 0], side="right") - np.arange(len(w)) * len(self.ms)
-        at_second = np.searchsorted(flat, second + offset[:, 0], side="right") - np.arange(len(w)) * len(self.ms)
-        at_first, at_second = np.clip(at_first, 0, len(self.ms) - 1), np.clip(at_second, 0, len(self.ms) - 1)
+        before = before.astype(np.int64)
+        # position p (0-based) of the expanded sample is sorted value i when running[i - 1] <= p < running[i]
+        running = before[:, None] + np.cumsum(w[:, self.ms_keys[lo:hi]], axis=1, dtype=np.int64)
+        at_first, at_second = self._search(running, first) + lo, self._search(running, second) + lo
+        missed = (total > 0) & ((first < before) | (second >= running[:, -1]))
+        for r in np.flatnonzero(missed):  # the band missed it: every value of that resample
+            full = np.cumsum(w[r, self.ms_keys], dtype=np.int64)
+            at_first[r] = np.searchsorted(full, first[r], side="right")
+            at_second[r] = np.searchsorted(full, second[r], side="right")
+        at_first, at_second = np.clip(at_first, 0, n - 1), np.clip(at_second, 0, n - 1)
         d = rn - first
         value = self.ms[at_first] * (1 - d) + self.ms[at_second] * d
         filled = total > 0
         out[filled] = value[filled]
         return out
+
+    @staticmethod
+    def _search(running: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """For each row, how many of its (non-decreasing) running sums are <= its target."""
+        rows, width = running.shape
+        top = int(max(running.max(initial=0), target.max(initial=0))) + 1
+        offset = np.arange(rows, dtype=np.int64) * top
+        found = np.searchsorted((running + offset[:, None]).ravel(), np.clip(target, -1, top - 1) + offset, side="right")
+        return found - np.arange(rows) * width
+
+
+def _index(example: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct example keys (sorted) and each row's position among them (np.unique's, faster
+    for keys in a short range)."""
+    if len(example) == 0:
+        return example, example
+    low, high = int(example.min()), int(example.max())
+    if high - low >= 1 << 26:
+        return np.unique(example, return_inverse=True)
+    present = np.zeros(high - low + 1, dtype=bool)
+    present[example - low] = True
+    rank = np.cumsum(present) - 1
+    return np.flatnonzero(present) + low, rank[example - low]
+
+
+def _members(index: np.ndarray, size: int) -> np.ndarray:
+    """The distinct values of `index` (integers in 0..size-1), sorted."""
+    present = np.zeros(size, dtype=bool)
+    present[index] = True
+    return np.flatnonzero(present)
 
 
 def compute(inputs: dict[str, np.ndarray], params: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -170,9 +240,11 @@ def compute(inputs: dict[str, np.ndarray], params: dict[str, Any]) -> dict[str, 
     acc, ms = (np.asarray(inputs[k], dtype=np.float64) for k in ("accuracy", "ms"))
     if len(cfg) == 0:
         return {name: np.zeros(0, dtype=np.float64 if kind == "DOUBLE" else np.int64) for name, kind in COLUMNS}
-    keys, key_index = np.unique(example, return_inverse=True)
-    order = np.lexsort((side, cfg))
-    cuts = np.flatnonzero(np.diff(cfg[order]) | np.diff(side[order])) + 1
+    keys, key_index = _index(example)
+    run_key = cfg * 2 + side
+    # each run's rows together (their order within a run changes no figure); the SQL sends them so
+    order = np.arange(len(run_key)) if np.all(run_key[1:] >= run_key[:-1]) else np.argsort(run_key, kind="stable")
+    cuts = np.flatnonzero(np.diff(run_key[order])) + 1
     runs: list[_Run] = []
     groups: dict[tuple[int, int], list[_Run]] = {}
     examples_of: dict[tuple[int, int], np.ndarray] = {}
@@ -181,7 +253,7 @@ def compute(inputs: dict[str, np.ndarray], params: dict[str, Any]) -> dict[str, 
         c, s = int(cfg[rows[0]]), int(side[rows[0]])
         run = _Run(c, s, key_index[rows], acc[rows], ms[rows], quantile)
         runs.append(run)
-        examples_of[(c, s)] = np.unique(key_index[rows])
+        examples_of[(c, s)] = _members(key_index[rows], len(keys))
         all_ids[(c, s)] = bool(has_id[rows].all())
         run.grp = int(grp[rows[0]])  # type: ignore[attr-defined]
     paired = {
@@ -200,18 +272,23 @@ def compute(inputs: dict[str, np.ndarray], params: dict[str, Any]) -> dict[str, 
     states = {stream: key_states(seed + stream * UNPAIRED_STREAM, keys) for stream in {k[0] for k in groups}}
     prepared = []
     for (stream, _), members in sorted(groups.items(), key=lambda item: item[0]):
-        used = np.unique(np.concatenate([examples_of[(run.cfg, run.side)] for run in members]))
-        matrix = np.vstack([run.columns(used) for run in members])
+        used = _members(np.concatenate([examples_of[(run.cfg, run.side)] for run in members]), len(keys))
+        columns = np.vstack([run.columns(used) for run in members])
+        # each distinct column once (every run with every example has the same count columns)
+        distinct: dict[bytes, int] = {}
+        pick = np.array([distinct.setdefault(line.tobytes(), len(distinct)) for line in columns])
+        first = {number: i for i, number in reversed(list(enumerate(pick)))}
+        matrix = columns[[first[k] for k in range(len(distinct))]]
         # the runs' rows, as key indexes within `used` (for the quantiles' gather)
         for run in members:
             run.ms_keys = np.searchsorted(used, run.ms_keys)
-        prepared.append((stream, used, matrix, members))
+        prepared.append((stream, used, matrix, pick.ravel(), members))
     for start in range(0, resamples, CHUNK):
         stop = min(resamples, start + CHUNK)
         drawn = {stream: weights(states[stream], start, stop) for stream in states}
-        for stream, used, matrix, members in prepared:
+        for stream, used, matrix, pick, members in prepared:
             w = drawn[stream][:, used]
-            sums = w.astype(np.float64) @ matrix.T  # integers below 2^53: exact in any order
+            sums = (w.astype(np.float64) @ matrix.T)[:, pick]  # integers below 2^53: exact in any order
             for i, run in enumerate(members):
                 acc_sum, acc_n, ms_n, ms_sum = (sums[:, 4 * i + j] for j in range(4))
                 with np.errstate(invalid="ignore", divide="ignore"):
@@ -219,7 +296,7 @@ def compute(inputs: dict[str, np.ndarray], params: dict[str, Any]) -> dict[str, 
                     if quantile is None:
                         lat_out[id(run)][start:stop] = (ms_sum / run.lat_scale) / ms_n
                     else:
-                        lat_out[id(run)][start:stop] = run.quantiles(w)
+                        lat_out[id(run)][start:stop] = run.quantiles(w, ms_sum, ms_n)
     width = resamples + 1
     return {
         "cfg": np.repeat([run.cfg for run in runs], width),

@@ -57,3 +57,4 @@ FROM picked p
 JOIN compare_runs r ON r.config_run_id = p.config_run_id AND r.side = CASE p.side WHEN 0 THEN 'baseline' ELSE 'candidate' END
 CROSS JOIN args a
 WHERE a.include_repeats OR NOT p."repeat"
+ORDER BY r.cfg, p.side
