@@ -39,17 +39,28 @@ def query(
     queries: Folders = None,
     data_path: str | os.PathLike | None = None,
     pins: Pins = None,
+    against_db: str | os.PathLike | None = None,
+    against_snapshot: int | None = None,
     **params: Any,
 ) -> pandas.DataFrame:
     """Run query `name` (`name`, `name@vN`) on the store and return its rows as a pandas DataFrame.
 
     `params` are the query's parameters (`dataset="okvqa"` or `dataset=["okvqa", "text-vqa"]`,
     `step=5`); those not given take their defaults. `pins` ({"config_points": 2}) fixes the
-    version of every unpinned `uses` of that name.
+    version of every unpinned `uses` of that name. A query reading a second store (compare_*: the
+    catalog `against`) gets `against_db` (default: the same store) at `against_snapshot`.
     """
+    from budgetdb.comparing import open_for_query, reads_against
+
     catalog = _catalog(queries)
     plan = catalog.plan(name, pins)
     _queries.bind(plan, params)  # parameter errors before the store is opened
+    if reads_against(plan) and not isinstance(db, duckdb.DuckDBPyConnection):
+        con = open_for_query(plan, db, data_path, against_db=against_db, against_snapshot=against_snapshot)
+        try:
+            return _queries.run(con, plan.spec, params, pins=pins, catalog=catalog).to_pandas()
+        finally:
+            con.close()
     with _connection(db, data_path) as con:
         return _queries.run(con, plan.spec, params, pins=pins, catalog=catalog).to_pandas()
 

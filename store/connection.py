@@ -167,7 +167,7 @@ def open_store(
 
     `snapshot`: a DuckLake as it was at that snapshot (DuckLake's time travel, read-only).
     `against`: a second store (or the same one again) attached read-only as the catalog `against`,
-    at `against_snapshot` for a DuckLake (budgetdb compare's candidate side: store/against.py).
+    at `against_snapshot` for a DuckLake (budgetdb compare's candidate side: attach_against).
     """
     location = locate(db, data_path)
     if read_only and location.path is not None and not location.path.exists():
@@ -184,8 +184,6 @@ def open_store(
         if location.is_lake:
             con.execute("SET python_enable_replacements = false")
         if against is not None:
-            from .against import attach_against
-
             attach_against(con, against, against_snapshot)
         if read_only and (location.is_lake or access.output_dir is not None or against is not None):
             _restrict(con, location, access, against)
@@ -530,3 +528,42 @@ def _attach_options(location: StoreLocation, read_only: bool, snapshot: int | No
 def _quote(text: str) -> str:
     """A SQL string literal: ATTACH takes no bound parameters."""
     return "'" + text.replace("'", "''") + "'"
+
+
+# -- the second store of a comparison ----------------------------------------------------------
+# `budgetdb compare` (and `budgetdb query run` of a compare_* query) reads its baseline side from
+# the store (the default catalog) and its candidate side from the catalog `against`: another DuckDB
+# file, a DuckLake (at a snapshot: DuckLake's time travel), or the same store attached a second
+# time (two sides of one store: --hardware h100 --against-hardware a100). Read-only either way; the
+# path goes into the ATTACH statement as one quoted literal (ATTACH takes no bound parameters).
+
+AGAINST_ALIAS = "against"
+
+
+def attach_against(con: duckdb.DuckDBPyConnection, location: StoreLocation, snapshot: int | None = None) -> None:
+    """Attach `location` read-only as `against`, checking its schema as opening it would."""
+    if location.path is not None and not location.path.exists():
+        raise StoreNotFoundError(f"no store at {location.label} (--against-db); create one with `budgetdb ingest PATH`")
+    if location.is_lake:
+        _attach_lake(con, location, True, snapshot, alias=AGAINST_ALIAS)
+    else:
+        _check_store_file(location)
+        con.execute(f"ATTACH {_quote(str(location.path))} AS {AGAINST_ALIAS} (READ_ONLY)")
+    home = con.execute("SELECT current_database()").fetchone()
+    assert home is not None
+    con.execute(f"USE {AGAINST_ALIAS}")
+    try:
+        version = migrations.check(con, location.label)
+        if version == 0:
+            raise StoreNotFoundError(f"{location.label} (--against-db) is not a budgetdb store; pass another one")
+        if version < migrations.latest_version():
+            raise migrations.SchemaError(
+                f"{location.label} has schema version {version}; run `budgetdb ingest` (or any writing command) "
+                f"once to upgrade it to {migrations.latest_version()}"
+            )
+    finally:
+        con.execute(f"USE {_identifier(home[0])}")
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

@@ -241,6 +241,8 @@ def test_query_run_reads_the_candidate_as_the_catalog_against(stores):
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert [r["latency_ratio"] for r in rows] == pytest.approx([1.1] * len(CONFIGS))
+    frame = budgetdb.query("compare_summary", db=stores["base"], against_db=stores["slow"], resamples=20)
+    assert frame.geomean_ratio.tolist() == pytest.approx([1.1, 1.1])
 
 
 @pytest.mark.parametrize("kind", ["local", "postgres"])

@@ -145,7 +145,10 @@ def test_ingest_query_report_and_sql_match_a_duckdb_file(lake, tree, plain):
     assert on_lake.exit_code == 0, on_lake.output
     on_file = invoke("query", "run", "pareto_frontier", "--db", plain, "-F", "json")
     assert _same(json.loads(on_lake.stdout), json.loads(on_file.stdout))
-    lake_con, file_con = open_store(lake.db), open_store(plain)
+    lake_con, file_con = (
+        open_store(lake.db, against=locate(lake.db)),
+        open_store(plain, against=locate(plain)),
+    )  # compare_*: itself
     for spec in queries.list_queries():
         if spec.name == "store_summary":
             continue  # names the store itself
