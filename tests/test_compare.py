@@ -80,6 +80,19 @@ def test_a_uniform_slowdown_is_flagged_everywhere_and_its_interval_holds_the_fac
     assert s["baseline"]["budgets"] == [100, 150, 190] and s["candidate"]["budgets"] == [110, 150, 200, 210]
 
 
+def test_a_change_inside_the_noise_band_is_no_change(stores, tmp_path):
+    """0.5% slower everywhere: significant (every resample says so), but inside the ±1% band: "~";
+    with a band of ±0.1% it is a change."""
+    slight = store(tmp_path / "slight.duckdb", change=slower(1.005))
+    args = ("--db", str(stores["base"]), "--against-db", str(slight))
+    inside, outside = doc(*args), doc(*args, "--noise-latency", "0.001")
+    assert all(c["q_latency"] < 0.01 and not c["latency_changed"] for c in inside["configs"])
+    assert all(c["latency_changed"] for c in outside["configs"])
+    text = cli(*args, "--resamples", "50", "--lang", "en").stdout
+    rows = [line for line in text.splitlines() if line.startswith("| okvqa")]
+    assert len(rows) == 5 and all(" | ~ | " in line and "↑" not in line for line in rows)
+
+
 def test_an_accuracy_change_on_one_config_flags_it_alone(stores):
     d = doc("--db", str(stores["base"]), "--against-db", str(stores["acc"]))
     flagged = [(c["tier"], c["top_k"], c["num_active_blocks"]) for c in d["configs"] if c["accuracy_changed"]]
