@@ -23,13 +23,17 @@ CONFIGS = [
 N = 120
 
 
-def samples(index: int, latency: float, accuracy: float, n: int = N, seed: int = 0) -> dict[str, np.ndarray]:
-    """One config's samples: latencies around `latency`, 0/1 accuracies with mean `accuracy` exactly."""
+def samples(index: int, latency: float, accuracy: float, n: int = N, seed: int = 0, exact: bool = True) -> dict[str, np.ndarray]:
+    """One config's samples: latencies around `latency`, 0/1 accuracies; `exact`: with means
+    `latency` and `accuracy` exactly, else drawn (the means vary from seed to seed)."""
     rng = np.random.default_rng(1000 * seed + index)
     ms = latency * np.exp(rng.normal(0, 0.05, n))
-    ms *= latency / ms.mean()
     acc = np.zeros(n)
-    acc[rng.permutation(n)[: round(accuracy * n)]] = 1.0
+    if exact:
+        ms *= latency / ms.mean()
+        acc[rng.permutation(n)[: round(accuracy * n)]] = 1.0
+    else:
+        acc[rng.random(n) < accuracy] = 1.0
     return {"example_id": np.arange(n), "accuracy": acc, "T_total": ms, "T_LLM_prefill": ms * 0.6}
 
 
@@ -37,10 +41,10 @@ Change = Callable[[tuple, dict[str, np.ndarray]], dict[str, np.ndarray] | None]
 
 
 def add_side(con, *, hardware: str = "h100", experiment: str = "exp", dataset: str = "okvqa", change: Change | None = None,
-             configs=CONFIGS, seed: int = 0) -> None:  # fmt: skip
+             configs=CONFIGS, seed: int = 0, exact: bool = True) -> None:  # fmt: skip
     """Add every config's run; `change(config, samples)` may alter a run's samples (None: leave the run out)."""
     for i, (config, latency, accuracy) in enumerate(configs):
-        rows = samples(i, latency, accuracy, seed=seed)
+        rows = samples(i, latency, accuracy, seed=seed, exact=exact)
         if change is not None:
             rows = change(config, rows)
             if rows is None:
