@@ -390,6 +390,19 @@ def _lock_holder(exc: Exception) -> str:
 
 
 def _connect(location: StoreLocation, access: _Access) -> duckdb.DuckDBPyConnection:
+    if location.kind == "duckdb" and access.against:
+        # beside a second store: both attached to an in-memory database (a file opened directly
+        # would refuse to open again in this process while budgetdb.connect() holds it with other settings)
+        assert location.path is not None
+        _check_store_file(location)
+        con = extensions.offline_connection()
+        try:
+            con.execute(f"ATTACH {_quote(str(location.path))} AS {BASELINE_ALIAS} (READ_ONLY)")
+            con.execute(f"USE {BASELINE_ALIAS}")
+        except BaseException:
+            con.close()
+            raise
+        return con
     if location.kind == "duckdb":
         assert location.path is not None  # a DuckDB store is always a file
         _check_store_file(location)
@@ -538,6 +551,7 @@ def _quote(text: str) -> str:
 # path goes into the ATTACH statement as one quoted literal (ATTACH takes no bound parameters).
 
 AGAINST_ALIAS = "against"
+BASELINE_ALIAS = "baseline"  # a DuckDB file store's catalog when a second store is attached beside it
 
 
 def attach_against(con: duckdb.DuckDBPyConnection, location: StoreLocation, snapshot: int | None = None) -> None:
