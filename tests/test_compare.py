@@ -155,7 +155,7 @@ def test_pure_noise_flags_nothing_beyond_the_false_discovery_rate(tmp_path):
     try:
         for k in range(20):
             options = comparing.CompareOptions(
-                db=path, hardware=("h100",), against_hardware=("a100",), datasets=(f"d{k:02d}",), resamples=R, seed=k
+                db=path, hardware=("h100",), against_hardware=("a100",), datasets=(f"d{k:02d}",), resamples=100, seed=k
             )
             result = comparing.compare(con, options)
             any_flag += any(c["latency_changed"] or c["accuracy_changed"] for c in result["configs"])

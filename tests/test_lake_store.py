@@ -152,7 +152,8 @@ def test_ingest_query_report_and_sql_match_a_duckdb_file(lake, tree, plain):
     for spec in queries.list_queries():
         if spec.name == "store_summary":
             continue  # names the store itself
-        on_lake, on_file = queries.run(lake_con, spec.name), queries.run(file_con, spec.name)
+        few = {"resamples": 50} if spec.name.startswith("compare_") else {}  # the store against itself: cheap enough
+        on_lake, on_file = queries.run(lake_con, spec.name, few), queries.run(file_con, spec.name, few)
         # sums may add the same values in another order (other files, other row groups)
         assert on_lake.columns == on_file.columns and _same(on_lake.rows, on_file.rows), spec.name
     lake_con.close(), file_con.close()
