@@ -121,7 +121,7 @@ def compare(con, options: CompareOptions) -> dict[str, Any]:
             )
         lookup = queries.run(con, TOP, params, session=session, pins=list(PINS))  # every query, each once
         configs, summary = rows("compare_configs@v1"), rows("compare_summary@v1")
-    _check_matched(configs, con, params)
+    _check_matched(configs)
     return _document(options, configs, summary, lookup.records(), lookup.executed, (base_loc, baseline), (cand_loc, candidate))
 
 
@@ -160,7 +160,7 @@ def _describe(label: str, snapshot: int | None, chosen) -> str:
     return ", ".join(parts)
 
 
-def _check_matched(configs: list[dict], con, params: dict) -> None:
+def _check_matched(configs: list[dict]) -> None:
     if any(c["presence"] == "both" for c in configs):
         return
     base = sorted({c["dataset"] for c in configs if c["presence"] == "baseline"})
