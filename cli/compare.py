@@ -14,7 +14,7 @@ from .files import refuse_store, store_paths, write_text
 from .limits import TimeLimitOption, stopping
 from .options import DataPathOption, DatasetFilter, DbOption, ExperimentFilter, HardwareFilter, WaitOption
 from .output import write
-from .report import Lang, LatencyStage, LatencyStat
+from .report import Lang
 
 
 class CompareFormat(StrEnum):
@@ -81,12 +81,18 @@ def compare(
             show_default=False,
         ),
     ] = None,
+    # checked, as every value, against compare_resamples' header before a store is opened
     latency_stage: Annotated[
-        LatencyStage, typer.Option("--latency-stage", help="Latency compared: T_total, T_LLM_prefill, or vision_prefill.")
-    ] = LatencyStage.T_total,
+        str,
+        typer.Option(
+            "--latency-stage",
+            metavar="STAGE",
+            help="Latency compared: T_total, T_LLM_prefill, or vision_prefill (T_vision_total + T_LLM_prefill).",
+        ),
+    ] = "T_total",
     latency_stat: Annotated[
-        LatencyStat, typer.Option("--latency-stat", help="Which statistic of it per config run.")
-    ] = LatencyStat.mean,
+        str, typer.Option("--latency-stat", metavar="STAT", help="Which statistic of it per config run: mean, p50, p95, p99.")
+    ] = "mean",
     resamples: Annotated[
         int, typer.Option("--resamples", metavar="N", help="Bootstrap resamples behind the intervals (0: points only).")
     ] = 1000,
@@ -173,8 +179,8 @@ def compare(
         datasets=tuple(dataset or ()),
         against_hardware=tuple(against_hardware or ()),
         against_experiments=tuple(experiment_value(e) for e in against_experiment or ()),
-        latency_stage=latency_stage.value,
-        latency_stat=latency_stat.value,
+        latency_stage=latency_stage,
+        latency_stat=latency_stat,
         resamples=resamples,
         seed=seed,
         noise_latency=noise_latency,

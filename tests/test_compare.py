@@ -203,6 +203,7 @@ def test_mismatched_scopes_fail_with_one_line(stores):
         (("--db", base, "--against-db", str(stores["others"])), "nothing matched"),
         (("--db", base), "the two sides are the same scope"),
         (("--db", base, "--against-hardware", "a100"), "candidate: no hardware 'a100'"),
+        (("--db", base, "--against-db", str(stores["slow"]), "--latency-stat", "p90"), "must be one of mean, p50, p95, p99"),
     ]
     for args, message in cases:
         result = cli(*args, "--resamples", "0")
