@@ -91,7 +91,7 @@ def open_sides(options: CompareOptions, *, wait: float = 0.0):
         baseline,
         read_only=True,
         wait=wait,
-        snapshot=options.snapshot,
+        lake_snapshot=options.snapshot,
         against=candidate,
         against_snapshot=options.against_snapshot,
     )

@@ -150,7 +150,7 @@ def open_store(
     data_path=None,
     allow_local_files: bool = False,
     output_dir: str | os.PathLike | None = None,
-    snapshot: int | None = None,
+    lake_snapshot: int | None = None,
     against: StoreLocation | None = None,
     against_snapshot: int | None = None,
 ) -> duckdb.DuckDBPyConnection:
@@ -165,18 +165,22 @@ def open_store(
     local file; `output_dir` lets DuckDB write below that one folder (export). The writer
     (ingest) reads result files, so only extension downloads are off for it.
 
-    `snapshot`: a DuckLake as it was at that snapshot (DuckLake's time travel, read-only).
+    `lake_snapshot`: a DuckLake as it was at that snapshot (DuckLake's time travel, read-only).
     `against`: a second store (or the same one again) attached read-only as the catalog `against`,
     at `against_snapshot` for a DuckLake (budgetdb compare's candidate side: attach_against).
     """
     location = locate(db, data_path)
     if read_only and location.path is not None and not location.path.exists():
         raise StoreNotFoundError(f"no store at {location.label}; create one with `budgetdb ingest PATH` (or pass --db)")
-    _check_snapshot(location, snapshot, "--snapshot")
+    _check_snapshot(location, lake_snapshot, "--snapshot")
     if against is not None:
         _check_snapshot(against, against_snapshot, "--against-snapshot")
     access = _Access(
-        read_only, allow_local_files, _folder(output_dir) if output_dir is not None else None, against is not None, snapshot
+        read_only,
+        allow_local_files,
+        _folder(output_dir) if output_dir is not None else None,
+        against is not None,
+        lake_snapshot,
     )
     con = _connect_waiting(location, access, wait)
     try:
@@ -271,7 +275,7 @@ class _Access:
     local_files: bool = False
     output_dir: str | None = None  # with a trailing separator: DuckDB's allowed_directories match prefixes
     against: bool = False  # a second store is attached after connecting
-    snapshot: int | None = None  # a DuckLake's snapshot to attach
+    snapshot_version: int | None = None  # a DuckLake's snapshot to attach
 
     def config(self) -> dict:
         """The settings given at connect time. A reader is locked here unless a folder must be
@@ -426,7 +430,7 @@ def _connect(location: StoreLocation, access: _Access) -> duckdb.DuckDBPyConnect
             raise StoreNotFoundError(f"cannot create store {location.label}: {exc.strerror or exc}") from exc
     con = extensions.offline_connection()
     try:
-        _attach_lake(con, location, access.read_only, access.snapshot)
+        _attach_lake(con, location, access.read_only, access.snapshot_version)
     except duckdb.Error as exc:
         con.close()
         if is_lake_creation_race(exc):
@@ -488,10 +492,10 @@ def _attach_lake(
     con: duckdb.DuckDBPyConnection,
     location: StoreLocation,
     read_only: bool,
-    snapshot: int | None = None,
+    snapshot_version: int | None = None,
     alias: str = LAKE_ALIAS,
 ) -> None:
-    """Load the extensions from their package files, attach the lake (at `snapshot`) as `alias`
+    """Load the extensions from their package files, attach the lake (at `snapshot_version`) as `alias`
     (a constant of budgetdb's) and make it the default when it is the store."""
     extensions.load(con, "ducklake")
     if location.on_postgres:
@@ -499,7 +503,7 @@ def _attach_lake(
     if location.data_path and "://" in location.data_path:  # object storage: docs/scale.md
         extensions.load(con, "httpfs")
         extensions.load(con, "aws")
-    options = _attach_options(location, read_only, snapshot)
+    options = _attach_options(location, read_only, snapshot_version)
     con.execute(f"ATTACH {_quote(location.attach_target)} AS {alias}" + (f" ({options})" if options else ""))
     if alias == LAKE_ALIAS:
         con.execute(f"USE {LAKE_ALIAS}")
@@ -509,18 +513,18 @@ class _CreationRace(Exception):
     """Another writer was creating the same DuckLake at the same moment."""
 
 
-def _check_snapshot(location: StoreLocation, snapshot: int | None, option: str) -> None:
-    if snapshot is None:
+def _check_snapshot(location: StoreLocation, version: int | None, option: str) -> None:
+    if version is None:
         return
     if not location.is_lake:
         raise StoreNotFoundError(
-            f"{option} {snapshot}: {location.label} is a DuckDB file; snapshots are a DuckLake's (docs/scale.md)"
+            f"{option} {version}: {location.label} is a DuckDB file; snapshots are a DuckLake's (docs/scale.md)"
         )
-    if not isinstance(snapshot, int) or isinstance(snapshot, bool) or snapshot < 0:
-        raise StoreNotFoundError(f"{option} must be a snapshot id (an integer >= 0), got {snapshot!r}")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise StoreNotFoundError(f"{option} must be a snapshot id (an integer >= 0), got {version!r}")
 
 
-def _attach_options(location: StoreLocation, read_only: bool, snapshot: int | None = None) -> str:
+def _attach_options(location: StoreLocation, read_only: bool, snapshot_version: int | None = None) -> str:
     options = []
     if location.data_path:
         options.append(f"DATA_PATH {_quote(location.data_path)}")
@@ -529,8 +533,8 @@ def _attach_options(location: StoreLocation, read_only: bool, snapshot: int | No
             options.append("OVERRIDE_DATA_PATH true")
     if read_only:
         options.append("READ_ONLY")
-        if snapshot is not None:  # an int (checked): DuckLake's time travel
-            options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
+        if snapshot_version is not None:  # an int (checked): DuckLake's time travel
+            options.append(f"SNAPSHOT_VERSION {int(snapshot_version)}")
     else:
         # inlined rows (small inserts kept in the catalog) come back with nested doubles off by
         # one ulp (DuckLake 1.5.5); every insert goes to Parquet, so the store stays lossless
@@ -554,12 +558,12 @@ AGAINST_ALIAS = "against"
 BASELINE_ALIAS = "baseline"  # a DuckDB file store's catalog when a second store is attached beside it
 
 
-def attach_against(con: duckdb.DuckDBPyConnection, location: StoreLocation, snapshot: int | None = None) -> None:
+def attach_against(con: duckdb.DuckDBPyConnection, location: StoreLocation, snapshot_version: int | None = None) -> None:
     """Attach `location` read-only as `against`, checking its schema as opening it would."""
     if location.path is not None and not location.path.exists():
         raise StoreNotFoundError(f"no store at {location.label} (--against-db); create one with `budgetdb ingest PATH`")
     if location.is_lake:
-        _attach_lake(con, location, True, snapshot, alias=AGAINST_ALIAS)
+        _attach_lake(con, location, True, snapshot_version, alias=AGAINST_ALIAS)
     else:
         _check_store_file(location)
         con.execute(f"ATTACH {_quote(str(location.path))} AS {AGAINST_ALIAS} (READ_ONLY)")
