@@ -122,7 +122,17 @@ def compare(con, options: CompareOptions) -> dict[str, Any]:
         lookup = queries.run(con, TOP, params, session=session, pins=list(PINS))  # every query, each once
         configs, summary = rows("compare_configs@v1"), rows("compare_summary@v1")
     _check_matched(configs)
-    return _document(options, configs, summary, lookup.records(), lookup.executed, (base_loc, baseline), (cand_loc, candidate))
+    doc = _document(options, configs, summary, lookup.records(), lookup.executed, (base_loc, baseline), (cand_loc, candidate))
+    # runs with a stored summary only: listed, never compared (nothing to resample)
+    doc["without_samples"] = {
+        side: [
+            {**{k: r[k] for k in CONFIG_KEYS}, "hardware": r["hardware"], "experiment": r["experiment"]}
+            for r in runs
+            if r["side"] == side and not r["has_samples"]
+        ]
+        for side in ("baseline", "candidate")
+    }
+    return doc
 
 
 def _scopes(con, options: CompareOptions):

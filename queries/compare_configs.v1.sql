@@ -1,7 +1,8 @@
 -- name: compare_configs
 -- version: 1
 -- description: What changed, config by config, between the two sides of a comparison (compare_runs):
---   one row per config, `presence` 'both', 'baseline' or 'candidate' (on one side only). For a config
+--   one row per config with per-sample rows on either side (a run with a stored summary only is not
+--   compared), `presence` 'both', 'baseline' or 'candidate' (on one side only). For a config
 --   on both sides: latency_ratio = candidate / baseline latency statistic and delta_acc = candidate -
 --   baseline accuracy, each with its 95% percentile-bootstrap interval over compare_resamples'
 --   resamples (paired when `paired`: the same weights for an example on both sides; else the sides
@@ -42,6 +43,7 @@ configs AS (
         any_value(config_run_id) FILTER (WHERE side = 'baseline') AS baseline_run_id,
         any_value(config_run_id) FILTER (WHERE side = 'candidate') AS candidate_run_id
     FROM compare_runs
+    WHERE has_samples  -- a run with a stored summary only is not compared (compare_runs lists it)
     GROUP BY cfg
 ),
 

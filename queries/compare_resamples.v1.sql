@@ -29,11 +29,11 @@ WITH args AS (
 picked AS (
     SELECT 0 AS side, s.config_run_id, s.example_id, s.ordinal, s.accuracy, s.T_total, s.T_LLM_prefill, s.T_vision_total, s."repeat"
     FROM samples s
-    WHERE s.config_run_id IN (SELECT config_run_id FROM compare_runs WHERE side = 'baseline')
+    WHERE s.config_run_id IN (SELECT config_run_id FROM compare_runs WHERE side = 'baseline' AND has_samples)
     UNION ALL
     SELECT 1 AS side, s.config_run_id, s.example_id, s.ordinal, s.accuracy, s.T_total, s.T_LLM_prefill, s.T_vision_total, s."repeat"
     FROM against.samples s
-    WHERE s.config_run_id IN (SELECT config_run_id FROM compare_runs WHERE side = 'candidate')
+    WHERE s.config_run_id IN (SELECT config_run_id FROM compare_runs WHERE side = 'candidate' AND has_samples)
 )
 
 -- one row per sample: NaN where a value is missing (the samples view already made NaN, 0.0 and

@@ -9,13 +9,14 @@
 --   tier, when there is one), top_k and num_active_blocks; numbered in that order over both sides),
 --   `grp`, the number of its dataset, and its labels. A config with two runs on one side (two
 --   experiments or two hardware in that side's scope) is an error naming them: narrow that side's
---   scope. Runs without per-sample rows (a stored summary only) are left out: nothing to resample.
+--   scope. `has_samples` is false for a run without per-sample rows (a stored summary only): listed
+--   here, never compared (nothing to resample).
 -- param: hardware VARCHAR[] = NULL -- the baseline's hardware roots, e.g. h100 (NULL = all)
 -- param: experiment VARCHAR[] = NULL -- the baseline's experiment folders, '' the root (NULL = all)
 -- param: dataset VARCHAR[] = NULL -- only these datasets, on both sides (NULL = all)
 -- param: against_hardware VARCHAR[] = NULL -- the candidate's hardware roots (NULL = as hardware)
 -- param: against_experiment VARCHAR[] = NULL -- the candidate's experiment folders (NULL = as experiment)
--- returns: side, cfg, grp, hardware, experiment, dataset, tier, variant, top_k, num_active_blocks, n_samples, config_run_id
+-- returns: side, cfg, grp, hardware, experiment, dataset, tier, variant, top_k, num_active_blocks, n_samples, has_samples, config_run_id
 
 WITH args AS (
     SELECT
@@ -28,22 +29,20 @@ WITH args AS (
 
 baseline AS (
     SELECT 'baseline' AS side, c.hardware, c.experiment, c.dataset, c.tier, c.variant, c.top_k, c.num_active_blocks,
-        c.n_samples, c.config_run_id
+        c.n_samples, c.config_run_id IN (SELECT DISTINCT config_run_id FROM samples) AS has_samples, c.config_run_id
     FROM config_runs c, args a
     WHERE (a.hardware IS NULL OR list_contains(a.hardware, c.hardware))
       AND (a.experiment IS NULL OR list_contains(a.experiment, c.experiment))
       AND (a.dataset IS NULL OR list_contains(a.dataset, c.dataset))
-      AND c.config_run_id IN (SELECT DISTINCT config_run_id FROM samples)
 ),
 
 candidate AS (
     SELECT 'candidate' AS side, c.hardware, c.experiment, c.dataset, c.tier, c.variant, c.top_k, c.num_active_blocks,
-        c.n_samples, c.config_run_id
+        c.n_samples, c.config_run_id IN (SELECT DISTINCT config_run_id FROM against.samples) AS has_samples, c.config_run_id
     FROM against.config_runs c, args a
     WHERE (a.against_hardware IS NULL OR list_contains(a.against_hardware, c.hardware))
       AND (a.against_experiment IS NULL OR list_contains(a.against_experiment, c.experiment))
       AND (a.dataset IS NULL OR list_contains(a.dataset, c.dataset))
-      AND c.config_run_id IN (SELECT DISTINCT config_run_id FROM against.samples)
 ),
 
 both_sides AS (
@@ -68,7 +67,7 @@ SELECT
         ORDER BY dataset, CASE tier WHEN 'low' THEN 1 WHEN 'medium' THEN 2 WHEN 'high' THEN 3 ELSE 4 END, variant, top_k, num_active_blocks
     ) AS cfg,
     dense_rank() OVER (ORDER BY dataset) AS grp,
-    hardware, experiment, dataset, tier, variant, top_k, num_active_blocks, n_samples, config_run_id
+    hardware, experiment, dataset, tier, variant, top_k, num_active_blocks, n_samples, has_samples, config_run_id
 FROM counted
 WHERE CASE
     WHEN runs = 1 THEN true

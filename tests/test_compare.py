@@ -112,6 +112,22 @@ def test_a_config_on_one_side_only_is_listed(stores):
     assert [(c["tier"], c["top_k"]) for c in d["only_candidate"]] == [("low", 4)] and d["only_baseline"] == []
 
 
+def test_a_run_with_a_stored_summary_only_is_listed_not_compared(stores, tmp_path):
+    from builders import add_config_run, new_store
+
+    path = tmp_path / "summary_only.duckdb"
+    con = new_store(path)
+    add_side(con, change=lambda config, rows: None if config == ("low", 4, 8) else rows)
+    add_config_run(con, dataset="okvqa", tier="low", top_k=4, blocks=8, experiment="exp",
+                   summary={"accuracy": 0.4, "latency_stats": {"T_total_mean": 100.0}})  # fmt: skip
+    con.close()
+    d = doc("--db", str(stores["base"]), "--against-db", str(path))
+    assert [(c["tier"], c["top_k"]) for c in d["without_samples"]["candidate"]] == [("low", 4)]
+    assert d["without_samples"]["baseline"] == [] and [c["top_k"] for c in d["only_baseline"]] == [4]
+    text = cli("--db", str(stores["base"]), "--against-db", str(path), "--resamples", "20", "--lang", "en").stdout
+    assert "**Not compared (a stored summary only, no per-sample rows) (Candidate)**: okvqa low top_k=4 blocks=8" in text
+
+
 def test_a_frontier_point_that_leaves_and_the_lookup_entries_it_changes(stores):
     d = doc("--db", str(stores["base"]), "--against-db", str(stores["leaves"]), "--lang", "en")
     (okvqa,) = d["summary"]["datasets"]
