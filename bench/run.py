@@ -2,6 +2,7 @@
 
     python bench/run.py [--samples N [N ...]] [--repeats R] [--keep DIR] [--db SPEC] [--workers W [W ...]]
     python bench/run.py --report-only STORE [--repeats R]
+    python bench/run.py --compare-only [--repeats R] [--keep DIR]
 
 For each N (default 1,638,588, the seed's size) it writes a demo tree of N samples in the
 exact current shape, then measures, alternating the steps within every repeat so a noisy
@@ -11,6 +12,10 @@ nothing changed, again after touching one file, `budgetdb report` (with its unce
 resamples), `budgetdb report --resamples 0` (without), `budgetdb query run config_uncertainty`
 (1,000 resamples) and `budgetdb --help`. `--report-only STORE` measures the report and query steps
 alone on a store that exists (e.g. the seed store of tests/seed_fixture.py, or one --keep left).
+`--compare-only` builds two seed-sized stores (tests/seed_fixture.py, 1,638,588 samples each, every
+sample given its example_id; the second with every T_total 3% longer) and measures `budgetdb compare`
+between them (1,000 resamples, paired): --format json, Markdown, and --resamples 0; it checks the
+answer first (geometric-mean ratio 1.03, every config flagged).
 Every step runs in its own process; the table gives the median and min-max wall time and the
 peak RSS of that process. `--workers 1 2` measures the cold ingest once per number of
 fingerprint worker processes (`budgetdb ingest --workers W`) instead of once with the default.
@@ -139,6 +144,45 @@ def measure_reports(store: str, repeats: int) -> dict[str, list[tuple[float, flo
     return results
 
 
+def compare_stores(folder: Path) -> tuple[Path, Path]:
+    """The seed store twice, every sample with an example_id (its position), the second 3% slower."""
+    import duckdb
+
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from seed_fixture import build_seed_store
+
+    baseline, candidate = folder / "compare_baseline.duckdb", folder / "compare_candidate.duckdb"
+    if not (baseline.exists() and candidate.exists()):
+        build_seed_store(baseline)
+        con = duckdb.connect(str(baseline))
+        con.execute("UPDATE sample_records SET example_id = ordinal")
+        con.close()
+        shutil.copy(baseline, candidate)
+        con = duckdb.connect(str(candidate))
+        con.execute("UPDATE sample_records SET T_total = T_total * 1.03")
+        con.close()
+    return baseline, candidate
+
+
+def measure_compare(folder: Path, repeats: int) -> dict[str, list[tuple[float, float, float]]]:
+    baseline, candidate = compare_stores(folder)
+    sides = ["--db", str(baseline), "--against-db", str(candidate)]
+    doc = json.loads(run([BUDGETDB, "compare", *sides, "--format", "json"])[3])
+    flagged = sum(bool(c["latency_changed"]) for c in doc["configs"])
+    if not (math.isclose(doc["summary"]["geomean_ratio"], 1.03, rel_tol=1e-9) and flagged == len(doc["configs"]) == 81):
+        raise SystemExit(f"compare gave geomean {doc['summary']['geomean_ratio']}, {flagged} of {len(doc['configs'])} flagged")
+    results: dict[str, list[tuple[float, float, float]]] = {}
+    for _ in range(repeats):
+        for name, extra in (
+            ("budgetdb compare --format json", ["--format", "json"]),
+            ("budgetdb compare --lang en (Markdown)", ["--lang", "en"]),
+            ("budgetdb compare --resamples 0", ["--resamples", "0", "--format", "json"]),
+        ):
+            seconds, rss, cpu, _ = run([BUDGETDB, "compare", *sides, *extra])
+            results.setdefault(name, []).append((seconds, rss, cpu))
+    return results
+
+
 def _query(name: str, env: dict) -> list[dict]:
     return json.loads(run([BUDGETDB, "query", "run", name, "--format", "json"], env)[3])
 
@@ -195,7 +239,8 @@ def table(samples: int, json_bytes: int, store_bytes: int, results) -> str:
 
 
 def report_table(store: str, results) -> str:
-    lines = [f"### the report steps on {store}", "", "| step | median s | min - max s | CPU s | peak RSS MB |"]
+    lines = [f"### {store}" if store.startswith("2 x") else f"### the report steps on {store}", ""]
+    lines.append("| step | median s | min - max s | CPU s | peak RSS MB |")
     lines.append("|---|---:|---:|---:|---:|")
     for name, runs in results.items():
         times = [s for s, _, _ in runs]
@@ -216,7 +261,20 @@ def main() -> None:
         "--workers", type=int, nargs="+", help="measure the cold ingest with each of these numbers of fingerprint workers"
     )
     parser.add_argument("--report-only", metavar="STORE", help="measure only the report steps, on this store")
+    parser.add_argument("--compare-only", action="store_true", help="measure only budgetdb compare, on two seed-sized stores")
     args = parser.parse_args()
+    if args.compare_only:
+        print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, {os.uname().sysname} {os.uname().machine}\n")
+        folder = args.keep or Path(tempfile.mkdtemp(prefix="budgetdb-bench-"))
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            print(
+                report_table("2 x 1,638,588 samples (seed stores, the second 3% slower)", measure_compare(folder, args.repeats))
+            )
+        finally:
+            if args.keep is None:
+                shutil.rmtree(folder, ignore_errors=True)
+        return
     if args.report_only:
         print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, {os.uname().sysname} {os.uname().machine}\n")
         print(report_table(args.report_only, measure_reports(args.report_only, args.repeats)))

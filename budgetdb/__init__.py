@@ -5,6 +5,7 @@ Python entry points for analysts (docs/python.md):
     import budgetdb, pandas as pd
     budgetdb.query("pareto_frontier", dataset="okvqa")   # a query's rows as a DataFrame
     budgetdb.report(lang="en")                          # the Markdown report
+    budgetdb.compare(hardware="h100", against_hardware="a100")  # what changed between two scopes
     budgetdb.queries.list_queries()                     # the query layer itself
     con = budgetdb.connect()                            # read-only DuckDB connection
     pd.read_sql("SELECT * FROM config_runs", budgetdb.engine())
@@ -21,16 +22,17 @@ __version__ = "0.1.0"  # pyproject.toml reads it from here; importlib.metadata w
 
 if TYPE_CHECKING:  # what the lazy attributes below are, for type checkers and IDEs
     from budgetdb import queries, store, templates
-    from budgetdb.api import query, query_relation, report
+    from budgetdb.api import compare, query, query_relation, report
 
 # Loaded on first use, so `budgetdb --help` imports neither duckdb nor the query layer.
-_API = ("query", "query_relation", "report")
+_API = ("compare", "query", "query_relation", "report")
 _SUBPACKAGES = ("queries", "store", "templates")
 __all__ = [
     "__version__",
     "connect",
     "engine",
     "url",
+    "compare",
     "query",
     "query_relation",
     "report",

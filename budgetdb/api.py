@@ -39,17 +39,28 @@ def query(
     queries: Folders = None,
     data_path: str | os.PathLike | None = None,
     pins: Pins = None,
+    against_db: str | os.PathLike | None = None,
+    against_snapshot: int | None = None,
     **params: Any,
 ) -> pandas.DataFrame:
     """Run query `name` (`name`, `name@vN`) on the store and return its rows as a pandas DataFrame.
 
     `params` are the query's parameters (`dataset="okvqa"` or `dataset=["okvqa", "text-vqa"]`,
     `step=5`); those not given take their defaults. `pins` ({"config_points": 2}) fixes the
-    version of every unpinned `uses` of that name.
+    version of every unpinned `uses` of that name. A query reading a second store (compare_*: the
+    catalog `against`) gets `against_db` (default: the same store) at `against_snapshot`.
     """
+    from budgetdb.comparing import open_for_query, reads_against
+
     catalog = _catalog(queries)
     plan = catalog.plan(name, pins)
     _queries.bind(plan, params)  # parameter errors before the store is opened
+    if reads_against(plan) and not isinstance(db, duckdb.DuckDBPyConnection):
+        con = open_for_query(plan, db, data_path, against_db=against_db, against_snapshot=against_snapshot)
+        try:
+            return _queries.run(con, plan.spec, params, pins=pins, catalog=catalog).to_pandas()
+        finally:
+            con.close()
     with _connection(db, data_path) as con:
         return _queries.run(con, plan.spec, params, pins=pins, catalog=catalog).to_pandas()
 
@@ -150,6 +161,82 @@ def report(
     )
     with _connection(db, data_path) as con, limited(con, time_limit):
         return REPORT_FORMATS[format](con, options)
+
+
+def compare(
+    *,
+    db: str | os.PathLike | None = None,
+    data_path: str | os.PathLike | None = None,
+    snapshot: int | None = None,
+    against_db: str | os.PathLike | None = None,
+    against_data_path: str | os.PathLike | None = None,
+    against_snapshot: int | None = None,
+    hardware: str | Sequence[str] = (),
+    experiments: str | Sequence[str] = (),
+    datasets: str | Sequence[str] = (),
+    against_hardware: str | Sequence[str] = (),
+    against_experiments: str | Sequence[str] = (),
+    latency_stage: str = "T_total",
+    latency_stat: str = "mean",
+    resamples: int = 1000,
+    seed: int = 0,
+    noise_latency: float = 0.01,
+    noise_accuracy: float = 0.005,
+    fdr: float = 0.05,
+    step: float = 10.0,
+    coarse_step: float = 50.0,
+    format: str = "dict",
+    lang: str = "zh",
+    time_limit: float = 0.0,
+) -> Any:
+    """What changed between two scopes, as `budgetdb compare` says it: `format="dict"` (default) the
+    JSON document as Python values, `"json"` its text, `"markdown"` the Markdown in `lang`.
+
+    The baseline is the store `db` (at `snapshot`, a DuckLake's) with `hardware`, `experiments` and
+    `datasets`; the candidate `against_db` (default: the same store) at `against_snapshot`, with
+    `against_hardware` and `against_experiments` (default: the baseline's) and the same datasets.
+    Both are opened read-only; the candidate is the catalog `against` of the queries (compare_*).
+    """
+    from budgetdb import comparing as _compare
+    from budgetdb.queries.limits import time_limit as limited
+
+    if format not in ("dict", "json", "markdown"):
+        raise _compare.CompareError(f"format must be dict, json or markdown, not {format!r}")
+    options = _compare.CompareOptions(
+        db=db,
+        data_path=data_path,
+        snapshot=snapshot,
+        against_db=against_db,
+        against_data_path=against_data_path,
+        against_snapshot=against_snapshot,
+        hardware=_strings(hardware),
+        experiments=_strings(experiments),
+        datasets=_strings(datasets),
+        against_hardware=_strings(against_hardware),
+        against_experiments=_strings(against_experiments),
+        latency_stage=latency_stage,
+        latency_stat=latency_stat,
+        resamples=resamples,
+        seed=seed,
+        noise_latency=noise_latency,
+        noise_accuracy=noise_accuracy,
+        fdr=fdr,
+        step=step,
+        coarse_step=coarse_step,
+        lang=lang,
+    )
+    _compare.check_options(options)
+    con = _compare.open_sides(options)
+    try:
+        with limited(con, time_limit):
+            doc = _compare.compare(con, options)
+    finally:
+        con.close()
+    if format == "json":
+        return _compare.to_json(doc)
+    if format == "markdown":
+        return _compare.to_markdown(doc, lang)
+    return doc
 
 
 def _catalog(folders: Folders) -> _queries.Catalog:

@@ -170,12 +170,13 @@ def _defaults(command, given: dict[str, str]) -> dict:
 
 
 def _register() -> None:
-    from . import export, query, report, sql, store_commands
+    from . import compare, export, query, report, sql, store_commands
 
     store_commands.register(app)
     query.register(app)
     sql.register(app)
     report.register(app)
+    compare.register(app)
     export.register(app)
 
 

@@ -94,6 +94,20 @@ def run(
     wait: WaitOption = 0.0,
     queries_dirs: QueriesOption = None,
     pin: PinOption = None,
+    against_db: Annotated[
+        str | None,
+        typer.Option(
+            "--against-db",
+            help="A query reading a second store (compare_*: the catalog `against`): that store. Default: the same store.",
+            show_default=False,
+        ),
+    ] = None,
+    against_snapshot: Annotated[
+        int | None,
+        typer.Option(
+            "--against-snapshot", metavar="N", min=0, help="DuckLake only: `against` at snapshot N.", show_default=False
+        ),
+    ] = None,
 ) -> None:
     """Run a query on the store (read-only) and print its rows.
 
@@ -108,8 +122,9 @@ def run(
     Example: budgetdb query run budget_lookup -p budgets=150,200,300 -p dataset=okvqa -p dataset=text-vqa
     """
     from budgetdb import queries, scope
+    from budgetdb.comparing import open_for_query
     from budgetdb.queries.limits import MAX_ROWS
-    from budgetdb.store import opened
+    from budgetdb.store.connection import corrupt_on_close
 
     catalog = query_files.load(queries_dirs)
     plan = queries.plan(query_files.resolve(query, catalog), pins=pin, catalog=catalog)
@@ -117,7 +132,11 @@ def run(
     queries.bind(plan, params)  # parameter errors before the store is opened
     cap = max_rows if max_rows is not None else (MAX_ROWS.default if fmt in HUMAN else 0)
     with pandas_unloaded():
-        with opened(db, read_only=True, wait=wait, data_path=data_path) as con:
+        with corrupt_on_close(
+            open_for_query(plan, db, data_path, against_db=against_db, against_snapshot=against_snapshot, wait=wait),
+            db,
+            data_path,
+        ) as con:
             filters = {k: params[k] or () for k in scope.FILTERS if k in params and query_files.is_list(plan, k)}
             if filters:
                 params.update({k: v for k, v in scope.resolve(con, **filters).params().items() if k in filters})

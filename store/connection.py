@@ -150,6 +150,9 @@ def open_store(
     data_path=None,
     allow_local_files: bool = False,
     output_dir: str | os.PathLike | None = None,
+    lake_snapshot: int | None = None,
+    against: StoreLocation | None = None,
+    against_snapshot: int | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open the store, read-only unless asked; a writer upgrades an older schema first.
 
@@ -161,18 +164,33 @@ def open_store(
     are locked. `allow_local_files` lets it read (never write: the SQL check refuses COPY) any
     local file; `output_dir` lets DuckDB write below that one folder (export). The writer
     (ingest) reads result files, so only extension downloads are off for it.
+
+    `lake_snapshot`: a DuckLake as it was at that snapshot (DuckLake's time travel, read-only).
+    `against`: a second store (or the same one again) attached read-only as the catalog `against`,
+    at `against_snapshot` for a DuckLake (budgetdb compare's candidate side: attach_against).
     """
     location = locate(db, data_path)
     if read_only and location.path is not None and not location.path.exists():
         raise StoreNotFoundError(f"no store at {location.label}; create one with `budgetdb ingest PATH` (or pass --db)")
-    access = _Access(read_only, allow_local_files, _folder(output_dir) if output_dir is not None else None)
+    _check_snapshot(location, lake_snapshot, "--snapshot")
+    if against is not None:
+        _check_snapshot(against, against_snapshot, "--against-snapshot")
+    access = _Access(
+        read_only,
+        allow_local_files,
+        _folder(output_dir) if output_dir is not None else None,
+        against is not None,
+        lake_snapshot,
+    )
     con = _connect_waiting(location, access, wait)
     try:
         con.execute("SET enable_progress_bar = false")
         if location.is_lake:
             con.execute("SET python_enable_replacements = false")
-        if read_only and (location.is_lake or access.output_dir is not None):
-            _restrict(con, location, access)
+        if against is not None:
+            attach_against(con, against, against_snapshot)
+        if read_only and (location.is_lake or access.output_dir is not None or against is not None):
+            _restrict(con, location, access, against)
         if read_only:
             version = migrations.check(con, location.label)
             if version == 0:
@@ -220,6 +238,20 @@ def opened(db=None, **options) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
+@contextmanager
+def corrupt_on_close(con: duckdb.DuckDBPyConnection, db=None, data_path=None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """`opened` for a connection opened another way (with a second store attached): closed afterwards,
+    a damaged block met inside the block a StoreCorruptError naming the store."""
+    try:
+        yield con
+    except Exception as exc:
+        if is_corrupt(exc) and not isinstance(exc, StoreCorruptError):
+            raise StoreCorruptError(corrupt_message(locate(db, data_path), exc)) from exc
+        raise
+    finally:
+        con.close()
+
+
 def corrupt_message(location: StoreLocation | str, exc: BaseException) -> str:
     """One line for a store DuckDB found damaged, naming the file and what DuckDB said."""
     for cause in _causes(exc):
@@ -246,11 +278,14 @@ class _Access:
     read_only: bool
     local_files: bool = False
     output_dir: str | None = None  # with a trailing separator: DuckDB's allowed_directories match prefixes
+    against: bool = False  # a second store is attached after connecting
+    snapshot_version: int | None = None  # a DuckLake's snapshot to attach
 
     def config(self) -> dict:
         """The settings given at connect time. A reader is locked here unless a folder must be
-        allowed first (DuckDB takes allowed_directories only once the database runs): _restrict()."""
-        if not self.read_only or self.output_dir is not None:
+        allowed first (DuckDB takes allowed_directories only once the database runs) or another
+        store attached: _restrict()."""
+        if not self.read_only or self.output_dir is not None or self.against:
             return dict(_BASE_CONFIG)
         if self.local_files:
             return {**_BASE_CONFIG, **_NO_EXTENSIONS, **_LOCKED_CONFIG}
@@ -261,12 +296,15 @@ def _folder(path: str | os.PathLike) -> str:
     return str(Path(path).expanduser().absolute()).rstrip(os.sep) + os.sep
 
 
-def _restrict(con: duckdb.DuckDBPyConnection, location: StoreLocation, access: _Access) -> None:
+def _restrict(
+    con: duckdb.DuckDBPyConnection, location: StoreLocation, access: _Access, against: StoreLocation | None = None
+) -> None:
     """A reader not locked at connect time (a DuckLake, attached to an in-memory database
-    first; an export): allow its folders, then the same limits as any reader."""
+    first; an export; a second store attached): allow its folders, then the same limits as any reader."""
     folders = []
-    if location.is_lake:  # the lake's Parquet files
-        folders += [row[0] for row in con.execute(f"SELECT data_path FROM ducklake_settings('{LAKE_ALIAS}')").fetchall()]
+    lakes = ([LAKE_ALIAS] if location.is_lake else []) + (["against"] if against is not None and against.is_lake else [])
+    for alias in lakes:  # the lakes' Parquet files
+        folders += [row[0] for row in con.execute(f"SELECT data_path FROM ducklake_settings('{alias}')").fetchall()]
     if access.output_dir is not None:
         folders.append(access.output_dir)
     folders = [folder for folder in folders if folder]
@@ -365,6 +403,19 @@ def _lock_holder(exc: Exception) -> str:
 
 
 def _connect(location: StoreLocation, access: _Access) -> duckdb.DuckDBPyConnection:
+    if location.kind == "duckdb" and access.against:
+        # beside a second store: both attached to an in-memory database (a file opened directly
+        # would refuse to open again in this process while budgetdb.connect() holds it with other settings)
+        assert location.path is not None
+        _check_store_file(location)
+        con = extensions.offline_connection()
+        try:
+            con.execute(f"ATTACH {_quote(str(location.path))} AS {BASELINE_ALIAS} (READ_ONLY)")
+            con.execute(f"USE {BASELINE_ALIAS}")
+        except BaseException:
+            con.close()
+            raise
+        return con
     if location.kind == "duckdb":
         assert location.path is not None  # a DuckDB store is always a file
         _check_store_file(location)
@@ -388,7 +439,7 @@ def _connect(location: StoreLocation, access: _Access) -> duckdb.DuckDBPyConnect
             raise StoreNotFoundError(f"cannot create store {location.label}: {exc.strerror or exc}") from exc
     con = extensions.offline_connection()
     try:
-        _attach_lake(con, location, access.read_only)
+        _attach_lake(con, location, access.read_only, access.snapshot_version)
     except duckdb.Error as exc:
         con.close()
         if is_lake_creation_race(exc):
@@ -446,24 +497,43 @@ def _empty_file(path: Path) -> bool:
         return False
 
 
-def _attach_lake(con: duckdb.DuckDBPyConnection, location: StoreLocation, read_only: bool) -> None:
-    """Load the extensions from their package files, attach the lake and make it the default."""
+def _attach_lake(
+    con: duckdb.DuckDBPyConnection,
+    location: StoreLocation,
+    read_only: bool,
+    snapshot_version: int | None = None,
+    alias: str = LAKE_ALIAS,
+) -> None:
+    """Load the extensions from their package files, attach the lake (at `snapshot_version`) as `alias`
+    (a constant of budgetdb's) and make it the default when it is the store."""
     extensions.load(con, "ducklake")
     if location.on_postgres:
         extensions.load(con, "postgres_scanner")
     if location.data_path and "://" in location.data_path:  # object storage: docs/scale.md
         extensions.load(con, "httpfs")
         extensions.load(con, "aws")
-    options = _attach_options(location, read_only)
-    con.execute(f"ATTACH {_quote(location.attach_target)} AS {LAKE_ALIAS}" + (f" ({options})" if options else ""))
-    con.execute(f"USE {LAKE_ALIAS}")
+    options = _attach_options(location, read_only, snapshot_version)
+    con.execute(f"ATTACH {_quote(location.attach_target)} AS {alias}" + (f" ({options})" if options else ""))
+    if alias == LAKE_ALIAS:
+        con.execute(f"USE {LAKE_ALIAS}")
 
 
 class _CreationRace(Exception):
     """Another writer was creating the same DuckLake at the same moment."""
 
 
-def _attach_options(location: StoreLocation, read_only: bool) -> str:
+def _check_snapshot(location: StoreLocation, version: int | None, option: str) -> None:
+    if version is None:
+        return
+    if not location.is_lake:
+        raise StoreNotFoundError(
+            f"{option} {version}: {location.label} is a DuckDB file; snapshots are a DuckLake's (docs/scale.md)"
+        )
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise StoreNotFoundError(f"{option} must be a snapshot id (an integer >= 0), got {version!r}")
+
+
+def _attach_options(location: StoreLocation, read_only: bool, snapshot_version: int | None = None) -> str:
     options = []
     if location.data_path:
         options.append(f"DATA_PATH {_quote(location.data_path)}")
@@ -472,6 +542,8 @@ def _attach_options(location: StoreLocation, read_only: bool) -> str:
             options.append("OVERRIDE_DATA_PATH true")
     if read_only:
         options.append("READ_ONLY")
+        if snapshot_version is not None:  # an int (checked): DuckLake's time travel
+            options.append(f"SNAPSHOT_VERSION {int(snapshot_version)}")
     else:
         # inlined rows (small inserts kept in the catalog) come back with nested doubles off by
         # one ulp (DuckLake 1.5.5); every insert goes to Parquet, so the store stays lossless
@@ -482,3 +554,43 @@ def _attach_options(location: StoreLocation, read_only: bool) -> str:
 def _quote(text: str) -> str:
     """A SQL string literal: ATTACH takes no bound parameters."""
     return "'" + text.replace("'", "''") + "'"
+
+
+# -- the second store of a comparison ----------------------------------------------------------
+# `budgetdb compare` (and `budgetdb query run` of a compare_* query) reads its baseline side from
+# the store (the default catalog) and its candidate side from the catalog `against`: another DuckDB
+# file, a DuckLake (at a snapshot: DuckLake's time travel), or the same store attached a second
+# time (two sides of one store: --hardware h100 --against-hardware a100). Read-only either way; the
+# path goes into the ATTACH statement as one quoted literal (ATTACH takes no bound parameters).
+
+AGAINST_ALIAS = "against"
+BASELINE_ALIAS = "baseline"  # a DuckDB file store's catalog when a second store is attached beside it
+
+
+def attach_against(con: duckdb.DuckDBPyConnection, location: StoreLocation, snapshot_version: int | None = None) -> None:
+    """Attach `location` read-only as `against`, checking its schema as opening it would."""
+    if location.path is not None and not location.path.exists():
+        raise StoreNotFoundError(f"no store at {location.label} (--against-db); create one with `budgetdb ingest PATH`")
+    if location.is_lake:
+        _attach_lake(con, location, True, snapshot_version, alias=AGAINST_ALIAS)
+    else:
+        _check_store_file(location)
+        con.execute(f"ATTACH {_quote(str(location.path))} AS {AGAINST_ALIAS} (READ_ONLY)")
+    home = con.execute("SELECT current_database()").fetchone()
+    assert home is not None
+    con.execute(f"USE {AGAINST_ALIAS}")
+    try:
+        version = migrations.check(con, location.label)
+        if version == 0:
+            raise StoreNotFoundError(f"{location.label} (--against-db) is not a budgetdb store; pass another one")
+        if version < migrations.latest_version():
+            raise migrations.SchemaError(
+                f"{location.label} has schema version {version}; run `budgetdb ingest` (or any writing command) "
+                f"once to upgrade it to {migrations.latest_version()}"
+            )
+    finally:
+        con.execute(f"USE {_identifier(home[0])}")
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

@@ -53,7 +53,14 @@ def test_import_budgetdb_gives_the_subpackages_and_the_api_lazily():
 def test_signatures_an_ide_shows():
     query = inspect.signature(budgetdb.query).parameters
     assert query["name"].kind is inspect.Parameter.POSITIONAL_ONLY
-    assert [n for n, p in query.items() if p.kind is inspect.Parameter.KEYWORD_ONLY] == ["db", "queries", "data_path", "pins"]
+    assert [n for n, p in query.items() if p.kind is inspect.Parameter.KEYWORD_ONLY] == [
+        "db",
+        "queries",
+        "data_path",
+        "pins",
+        "against_db",
+        "against_snapshot",
+    ]
     assert query["params"].kind is inspect.Parameter.VAR_KEYWORD
     report = inspect.signature(budgetdb.report).parameters
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in report.values())
@@ -140,3 +147,5 @@ def test_the_python_docs_run(tmp_path, monkeypatch):
     assert shown == [["coco-2014-vqa", 10], ["okvqa", 11], ["text-vqa", 12]]
     assert namespace["sizes"].values.tolist() == [["coco-2014-vqa", 10], ["okvqa", 1], ["text-vqa", 5]]
     assert namespace["text"].startswith("# Latency Budget Range Analysis\n")
+    assert namespace["d"]["summary"]["geomean_ratio"] == 1.0 and namespace["d"]["summary"]["n_latency_changed"] == 0
+    assert namespace["changes"].paired.all() and len(namespace["changes"]) == 27

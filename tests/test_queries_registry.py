@@ -12,6 +12,7 @@ from budgetdb import queries
 from budgetdb.errors import BudgetdbError
 from budgetdb.queries import registry
 from budgetdb.queries.coerce import coerce_value
+from budgetdb.store import locate, open_store
 
 FILTERS = ("hardware", "experiment", "dataset")
 # the latest versions partition by hardware: the ones that pooled it lead with a hardware column
@@ -206,12 +207,12 @@ def test_coerce_value_refuses(value, type_):
 
 
 def test_every_query_returns_its_declared_columns_even_on_an_empty_store(tmp_path):
-    from budgetdb import connect
 
     from builders import new_store
 
     new_store(tmp_path / "empty.duckdb").close()
-    con = connect(tmp_path / "empty.duckdb")
+    # the compare_* queries read a second store, the catalog `against`: here the same one
+    con = open_store(tmp_path / "empty.duckdb", against=locate(tmp_path / "empty.duckdb"))
     for spec in queries.list_queries():
         result = queries.run(con, spec.ref)
         assert result.columns == list(spec.returns), spec.ref
