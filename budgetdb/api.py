@@ -108,7 +108,7 @@ def report(
     db: Store = None,
     data_path: str | os.PathLike | None = None,
     lang: str = "zh",
-    format: str = "md",
+    format: str = "markdown",
     hardware: str | Sequence[str] = (),
     experiments: str | Sequence[str] = (),
     datasets: str | Sequence[str] = (),

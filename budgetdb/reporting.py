@@ -154,7 +154,7 @@ def build_report(con: duckdb.DuckDBPyConnection, options: ReportOptions) -> str:
 
     The filters are checked against the store first (budgetdb.scope): a value that matches
     nothing is a ScopeError naming the values there are."""
-    return REPORT_FORMATS["md"](con, options)
+    return REPORT_FORMATS["markdown"](con, options)
 
 
 def _markdown_queries(con: duckdb.DuckDBPyConnection, options: ReportOptions) -> Queried:
@@ -193,7 +193,7 @@ def _recommendation(context: dict[str, Any], records: dict[str, list[dict]], opt
 
 
 REPORT_FORMATS = {
-    "md": ReportFormat(_markdown_queries, _markdown),
+    "markdown": ReportFormat(_markdown_queries, _markdown),
     "json": ReportFormat(_recommendation_queries, _recommendation),
 }
 

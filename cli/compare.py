@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -14,12 +13,7 @@ from .files import refuse_store, store_paths, write_text
 from .limits import TimeLimitOption, stopping
 from .options import DataPathOption, DatasetFilter, DbOption, ExperimentFilter, HardwareFilter, WaitOption
 from .output import write
-from .report import Lang
-
-
-class CompareFormat(StrEnum):
-    markdown = "markdown"
-    json = "json"
+from .report import Lang, ReportFormat
 
 
 def compare(
@@ -116,8 +110,8 @@ def compare(
     ] = 50.0,
     lang: Annotated[Lang, typer.Option("--lang", help="Markdown language: zh or en.")] = Lang.zh,
     format: Annotated[
-        CompareFormat, typer.Option("--format", "-F", help="markdown (for people) or json (for scripts).")
-    ] = CompareFormat.markdown,
+        ReportFormat, typer.Option("--format", "-F", help="markdown (for people) or json (for scripts).")
+    ] = ReportFormat.markdown,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -197,7 +191,7 @@ def compare(
             doc = run_compare(con, options)
     finally:
         con.close()
-    if format is CompareFormat.json:
+    if format is ReportFormat.json:
         text = to_json(doc)
     else:
         links = []

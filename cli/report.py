@@ -32,8 +32,8 @@ class Lang(StrEnum):
     en = "en"
 
 
-class ReportFormat(StrEnum):
-    md = "md"
+class ReportFormat(StrEnum):  # report's and compare's: markdown for people, json for scripts
+    markdown = "markdown"
     json = "json"
 
 
@@ -46,11 +46,11 @@ def report(
         typer.Option(
             "--format",
             "-F",
-            help="md: the analysis as Markdown. json: the recommendation as data for a training script (prefill "
+            help="markdown: the analysis (for people). json: the recommendation as data for a training script (prefill "
             "statistics, every dataset's frontier, the budget range, list and linspace, the lookup; schema in "
             "docs/recommendation.md).",
         ),
-    ] = ReportFormat.md,
+    ] = ReportFormat.markdown,
     out: Annotated[
         Path | None,
         typer.Option(

@@ -208,5 +208,5 @@ def test_plots_and_templates_are_refused_in_one_line(one_gpu, tmp_path):
     result = CliRunner().invoke(app, ["report", "--db", str(one_gpu), "-F", "json", "--plots", str(tmp_path / "p")])
     assert result.exit_code != 0 and "--plots" in result.output and len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "p").exists()
-    with pytest.raises(BudgetdbError, match="format must be one of md, json"):
+    with pytest.raises(BudgetdbError, match="format must be one of markdown, json"):
         budgetdb.report(db=one_gpu, format="yaml")
