@@ -107,9 +107,7 @@ def compare(con, options: CompareOptions) -> dict[str, Any]:
     with queries.Session(con) as session:
 
         def rows(ref: str) -> list[dict[str, Any]]:
-            own = {p.name for p in queries.plan(ref, pins=list(PINS)).params}
-            mine = {k: v for k, v in params.items() if k in own}
-            return queries.run(con, ref, mine, session=session, pins=list(PINS)).records()
+            return queries.run_declared(con, ref, params, session=session, pins=list(PINS)).records()
 
         runs = rows("compare_runs@v1")
         same_store = (base_loc.label, options.snapshot) == (cand_loc.label, options.against_snapshot)

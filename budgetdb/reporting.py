@@ -121,10 +121,7 @@ def run_queries(
     packaged = queries.packaged()  # the report runs the packaged queries only, never a user folder's
     with queries.Session(con) as session:  # a query several others use runs once
         for key, ref in refs.items():
-            plan = queries.plan(ref, pins=pins, catalog=packaged)
-            declared = {p.name for p in plan.params}
-            values = {k: v for k, v in params.items() if k in declared}
-            result = queries.run(con, plan.spec, values, session=session, pins=pins, catalog=packaged)
+            result = queries.run_declared(con, ref, params, session=session, pins=pins, catalog=packaged)
             records[key] = result.records()
             used += [
                 UsedQuery(ran.ref, ran.sha256, *((ran.numpy.file_name, ran.numpy.sha256) if ran.numpy else ()))

@@ -27,11 +27,11 @@ from .registry import (
 
 if TYPE_CHECKING:
     from .compiler import compile
-    from .runner import QueryResult, Session, bind, closure, default, get, list_queries, plan, run
+    from .runner import QueryResult, Session, bind, closure, default, get, list_queries, plan, run, run_declared
 
 # duckdb (~0.1 s to import) loads with the first query run, not with `budgetdb --help` (whose
 # options take their defaults from budgetdb.queries.limits): the runner's names load on first use
-_FROM_RUNNER = ("QueryResult", "Session", "bind", "closure", "default", "get", "list_queries", "plan", "run")
+_FROM_RUNNER = ("QueryResult", "Session", "bind", "closure", "default", "get", "list_queries", "plan", "run", "run_declared")
 
 __all__ = [
     "ENV",
@@ -58,6 +58,7 @@ __all__ = [
     "packaged",
     "plan",
     "run",
+    "run_declared",
 ]
 
 

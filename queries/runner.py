@@ -147,6 +147,23 @@ def run(
         tables.close()
 
 
+def run_declared(
+    con: duckdb.DuckDBPyConnection,
+    query: str | QuerySpec,
+    params: Mapping[str, Any],
+    *,
+    session: Session | None = None,
+    pins: Pins = None,
+    catalog: Catalog | None = None,
+) -> QueryResult:
+    """`run` with the values of `params` that `query` takes (its own and those flowing to the
+    queries it uses), the others left out: one dict of options serves every query of a report."""
+    resolved = plan(query, pins=pins, catalog=catalog)
+    taken = {p.name for p in resolved.params}
+    values = {name: value for name, value in params.items() if name in taken}
+    return run(con, resolved.spec, values, session=session, pins=pins, catalog=catalog)
+
+
 class Session:
     """Query results kept as temporary tables (one per query version) for the length of a `with` block."""
 
