@@ -92,11 +92,16 @@ def _strict(function: Any) -> Callable[..., Any]:
     @functools.wraps(function)
     def checked(value: Any, *args: Any, **kwargs: Any) -> Any:
         for given in (value, *args, *kwargs.values()):
-            if isinstance(given, jinja2.Undefined):
-                given._fail_with_undefined_error()
+            _defined(given)
         return function(value, *args, **kwargs)
 
     return checked
+
+
+def _defined(value: Any) -> None:
+    """Fail as `{{ }}` does when `value` is undefined: StrictUndefined's error, naming the missing key."""
+    if isinstance(value, jinja2.Undefined):
+        value._fail_with_undefined_error()
 
 
 def _dumps(value: Any, **kwargs: Any) -> str:
@@ -104,8 +109,7 @@ def _dumps(value: Any, **kwargs: Any) -> str:
     and on NaN or an infinity instead of writing what no JSON parser reads."""
 
     def strict(obj: Any) -> Any:
-        if isinstance(obj, jinja2.Undefined):
-            obj._fail_with_undefined_error()
+        _defined(obj)
         raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
     return json.dumps(value, default=strict, allow_nan=False, **kwargs)  # NaN is not JSON
