@@ -79,9 +79,7 @@ class ReportOptions:
             number = isinstance(value, int) if name == "num" else isinstance(value, (int, float))
             if isinstance(value, bool) or not number or not math.isfinite(value) or not valid.holds(value):
                 raise ReportOptionsError(f"--{name.replace('_', '-')} must be {kind} {valid}, got {value!r}")
-        lo, hi = self.alpha
-        if not (0 <= lo <= hi and math.isfinite(hi)):
-            raise ReportOptionsError(f"--alpha must be LO-HI with 0 <= LO <= HI (e.g. 0.1-0.2), got {lo}-{hi}")
+        _check_alpha(*self.alpha, shown=f"{self.alpha[0]}-{self.alpha[1]}")
         for name, top in (("resamples", MAX_RESAMPLES), ("seed", MAX_SEED)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
@@ -102,6 +100,10 @@ def parse_alpha(text: str) -> tuple[float, float]:
     if len(values) not in (1, 2) or len([p for p in parts if p.strip()]) != len(parts):
         raise ReportOptionsError(f"--alpha takes LO-HI or one value (e.g. 0.1-0.2), got {text!r}")
     lo, hi = values[0], values[-1]
-    if not (0 <= lo <= hi and math.isfinite(hi)):
-        raise ReportOptionsError(f"--alpha must be LO-HI with 0 <= LO <= HI (e.g. 0.1-0.2), got {text!r}")
+    _check_alpha(lo, hi, shown=repr(text))
     return lo, hi
+
+
+def _check_alpha(lo: float, hi: float, *, shown: str) -> None:
+    if not (0 <= lo <= hi and math.isfinite(hi)):
+        raise ReportOptionsError(f"--alpha must be LO-HI with 0 <= LO <= HI (e.g. 0.1-0.2), got {shown}")
