@@ -33,7 +33,6 @@ from .duckdb_messages import (
     is_other_open_mode,
     lock_holder_pid,
 )
-from .transaction import snapshot
 
 DEFAULT_DB = "budget.duckdb"
 DB_ENV = "BUDGETDB_DB"
@@ -171,7 +170,7 @@ def open_store(
     """
     location = locate(db, data_path)
     if read_only and location.path is not None and not location.path.exists():
-        raise StoreNotFoundError(f"no store at {location.label}; create one with `budgetdb ingest PATH` (or pass --db)")
+        raise StoreNotFoundError(_no_store(location))
     _check_snapshot(location, lake_snapshot, "--snapshot")
     if against is not None:
         _check_snapshot(against, against_snapshot, "--against-snapshot")
@@ -201,11 +200,8 @@ def open_store(
                     f"once to upgrade it to {migrations.latest_version()}"
                 )
         else:
-            # one snapshot: a rival creating the lake commits every table at once, but between two
-            # separate reads ("no schema_version", then "tables") it looks like a foreign database
-            with snapshot(con):
-                foreign = migrations.current_version(con) == 0 and not migrations.is_empty(con)
-            if foreign:
+            version, empty = migrations.schema_state(con)
+            if version == 0 and not empty:
                 raise StoreNotFoundError(_foreign(location))
             # several writers may open a new lake at once: the losers re-check and find it done
             retrying(con, lambda: _upgrade(con, location.label), what=f"upgrading {location.label}")
@@ -323,13 +319,16 @@ def _made_meanwhile(con: duckdb.DuckDBPyConnection, location: StoreLocation) -> 
     """Schema version 0 when first read: the version a writer committed since, if one did (read
     in one snapshot with the tables). Else a store whose first ingest was stopped before it created
     the schema is a store not made yet; any other DuckDB database is not budgetdb's."""
-    with snapshot(con):
-        version, empty = migrations.current_version(con), migrations.is_empty(con)
+    version, empty = migrations.schema_state(con)
     if version > 0:
         return migrations.check(con, location.label)
     if empty:
-        raise StoreNotFoundError(f"no store at {location.label}; create one with `budgetdb ingest PATH` (or pass --db)")
+        raise StoreNotFoundError(_no_store(location))
     raise StoreNotFoundError(_foreign(location))
+
+
+def _no_store(location: StoreLocation) -> str:
+    return f"no store at {location.label}; create one with `budgetdb ingest PATH` (or pass --db)"
 
 
 def _foreign(location: StoreLocation) -> str:
@@ -445,9 +444,7 @@ def _connect(location: StoreLocation, access: _Access) -> duckdb.DuckDBPyConnect
         if is_lake_creation_race(exc):
             raise _CreationRace() from exc
         if is_lake_missing(exc):  # read-only, and no lake there yet
-            raise StoreNotFoundError(
-                f"no store at {location.label}; create one with `budgetdb ingest PATH` (or pass --db)"
-            ) from exc
+            raise StoreNotFoundError(_no_store(location)) from exc
         if isinstance(exc, duckdb.IOException):
             raise  # a held lock is waited for by the caller
         raise StoreNotFoundError(f"cannot open store {location.label}: {masked(first_line(exc))}") from exc

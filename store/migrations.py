@@ -12,7 +12,7 @@ from budgetdb.errors import SchemaError
 
 from . import column_docs
 from .duckdb_messages import is_interrupted
-from .transaction import atomic, scalar
+from .transaction import atomic, scalar, snapshot
 
 if TYPE_CHECKING:
     import duckdb
@@ -65,6 +65,14 @@ def is_empty(con: duckdb.DuckDBPyConnection) -> bool:
         "WHERE table_schema = current_schema() AND table_catalog = current_database()",
     )
     return found == 0
+
+
+def schema_state(con: duckdb.DuckDBPyConnection) -> tuple[int, bool]:
+    """The schema version and whether the store holds no table, read in one snapshot: a rival
+    creating the store commits every table at once, but between two separate reads ("no
+    schema_version", then "tables") it would look like a database budgetdb did not create."""
+    with snapshot(con):
+        return current_version(con), is_empty(con)
 
 
 def check(con: duckdb.DuckDBPyConnection, db_label: str) -> int:
